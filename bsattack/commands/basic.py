@@ -1,0 +1,22 @@
+"""`accuracy`: natural test accuracy of a checkpoint."""
+import click
+
+from bsattack import data, models
+from bsattack.options import (batch_size_option, checkpoint_option, data_dir_option,
+                              dataset_option, n_option, resolve_checkpoint)
+
+
+@click.command()
+@dataset_option()
+@checkpoint_option
+@data_dir_option
+@n_option
+@batch_size_option
+def accuracy(dataset, checkpoint, data_dir, n, batch_size):
+    """Print the natural accuracy of CHECKPOINT on the test set."""
+    path = resolve_checkpoint(dataset, checkpoint)
+    split = data.load(dataset, data_dir, echo=click.echo)
+    images, labels = split.test_x[:n], split.test_y[:n]
+    acc = models.accuracy(dataset, path, images, labels, batch_size)
+    click.echo(f"{dataset} natural accuracy of {path}: {100 * acc:.2f}% "
+               f"({int(round(acc * len(labels)))}/{len(labels)} test images)")

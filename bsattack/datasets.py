@@ -1,0 +1,81 @@
+"""What differs between the three data sets: files, URLs, checksums, ε, pixel scale, models."""
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DataFile:
+    name: str          # file name as published
+    sha256: str        # of the published (gzipped) file
+    raw_sha256: str = ""   # of the uncompressed IDX content (recompressed copies still match)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    eps: float                 # L∞ budget in [-0.5, 0.5] units (paper §4.1)
+    pixel_scale: float         # model input = (x + 0.5) * pixel_scale
+    image_shape: tuple
+    base_url: str
+    files: dict = field(default_factory=dict)   # role -> DataFile
+    default_checkpoint: str = ""               # entry of checkpoints/manifest.json or a folder
+    natural_checkpoint: str = ""
+    system_dirs: tuple = ()                    # places a distribution installs the files
+    folder_names: tuple = ()                   # sub-folder names it is found under
+
+    @property
+    def dim(self):
+        size = 1
+        for d in self.image_shape:
+            size *= d
+        return size
+
+
+MNIST = DatasetSpec(
+    name="mnist", eps=0.3, pixel_scale=1.0, image_shape=(28, 28, 1),
+    base_url="https://storage.googleapis.com/cvdf-datasets/mnist/",
+    files={
+        "train_images": DataFile("train-images-idx3-ubyte.gz",
+                                 "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+                                 "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+        "train_labels": DataFile("train-labels-idx1-ubyte.gz",
+                                 "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+                                 "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+        "test_images": DataFile("t10k-images-idx3-ubyte.gz",
+                                "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+                                "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+        "test_labels": DataFile("t10k-labels-idx1-ubyte.gz",
+                                "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+                                "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+    },
+    default_checkpoint="mnist_secret", natural_checkpoint="mnist_natural",
+    folder_names=("mnist",))
+
+FASHION = DatasetSpec(
+    name="fashion", eps=0.1, pixel_scale=1.0, image_shape=(28, 28, 1),
+    base_url="https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
+    files={
+        "train_images": DataFile("train-images-idx3-ubyte.gz",
+                                 "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+                                 "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
+        "train_labels": DataFile("train-labels-idx1-ubyte.gz",
+                                 "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+                                 "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
+        "test_images": DataFile("t10k-images-idx3-ubyte.gz",
+                                "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+                                "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
+        "test_labels": DataFile("t10k-labels-idx1-ubyte.gz",
+                                "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+                                "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+    },
+    default_checkpoint="fashion_adv", natural_checkpoint="fashion_nat",
+    system_dirs=("/usr/share/datasets/fashion-mnist",), folder_names=("fashion", "fashion-mnist"))
+
+DATASETS = {spec.name: spec for spec in (MNIST, FASHION)}
+
+
+def get_spec(name):
+    from bsattack.errors import BsattackError
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise BsattackError(f"unknown dataset '{name}' (known: {', '.join(DATASETS)})") from None

@@ -1,0 +1,76 @@
+"""Build a dataset's network on an input tensor in [0, 1] and restore a checkpoint into it.
+
+Every model object exposes ``logits``, ``predictions``, ``embedding`` (the paper's h(x)) and
+``variables`` (official checkpoint name -> tf.Variable).  Inputs are always [0, 1] in the data
+set's native layout; the CIFAR builder rescales to [0, 255] itself.
+"""
+import numpy as np
+import tensorflow as tf
+
+from bsattack.datasets import get_spec
+from madry_models import checkpoint as ckpt
+from madry_models.mnist import build_mnist, widths_from_shapes
+
+tf1 = tf.compat.v1
+
+
+def _mnist_builder(x01, scope, shapes):
+    widths = widths_from_shapes(shapes) if shapes else None
+    return build_mnist(x01, scope=scope, **({"widths": widths} if widths else {}))
+
+
+BUILDERS = {"mnist": _mnist_builder, "fashion": _mnist_builder}
+
+
+def input_placeholder(dataset):
+    spec = get_spec(dataset)
+    shape = [None, spec.dim] if spec.name in ("mnist", "fashion") else [None, *spec.image_shape]
+    return tf1.placeholder(tf.float32, shape, name="x01")
+
+
+def build(dataset, x01=None, scope=None, checkpoint=None):
+    """The network of ``dataset`` on ``x01`` (a placeholder when None); when ``checkpoint`` is
+    given its stored shapes decide the widths (so narrow test networks load too)."""
+    spec = get_spec(dataset)
+    if x01 is None:
+        x01 = input_placeholder(dataset)
+    shapes = ckpt.variable_shapes(checkpoint) if checkpoint else None
+    return BUILDERS[spec.name](x01, scope, shapes)
+
+
+def new_session(graph=None):
+    """A session that uses a GPU when TF sees one and grows its memory as needed."""
+    config = tf1.ConfigProto(allow_soft_placement=True)
+    config.gpu_options.allow_growth = True
+    return tf1.Session(graph=graph, config=config)
+
+
+def load(sess, dataset, checkpoint, x01=None, scope=None):
+    """Build the network on ``x01`` and restore ``checkpoint`` into ``sess``."""
+    model = build(dataset, x01, scope=scope, checkpoint=checkpoint)
+    ckpt.restore(sess, checkpoint, model.variables)
+    return model
+
+
+def run_batched(sess, tensors, x01_placeholder, images, batch_size=500, progress=None):
+    """Evaluate ``tensors`` (one tensor or a list) on ``images`` in batches; numpy results."""
+    single = not isinstance(tensors, (list, tuple))
+    fetches = [tensors] if single else list(tensors)
+    outputs = [[] for _ in fetches]
+    for start in range(0, len(images), batch_size):
+        values = sess.run(fetches, {x01_placeholder: images[start:start + batch_size]})
+        for out, value in zip(outputs, values):
+            out.append(value)
+        if progress is not None:
+            progress.update(min(batch_size, len(images) - start))
+    results = [np.concatenate(out) if out else np.zeros((0,)) for out in outputs]
+    return results[0] if single else results
+
+
+def accuracy(dataset, checkpoint, images, labels, batch_size=500):
+    """Natural accuracy of ``checkpoint`` on ``images`` ([0,1]) in a graph of its own."""
+    graph = tf1.Graph()
+    with graph.as_default(), new_session(graph) as sess:
+        model = load(sess, dataset, checkpoint)
+        predictions = run_batched(sess, model.predictions, model.x01, images, batch_size)
+    return float(np.mean(predictions == labels))

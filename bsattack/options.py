@@ -1,0 +1,48 @@
+"""Click options shared by every command, and the checkpoint/data resolution behind them."""
+import os
+
+import click
+
+from bsattack.datasets import DATASETS, get_spec
+from bsattack.errors import BsattackError
+
+CHECKPOINTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                               "checkpoints")
+
+
+def dataset_option(default="mnist"):
+    return click.option("--dataset", type=click.Choice(sorted(DATASETS)), default=default,
+                        show_default=True, help="Data set (sets ε, model and data files).")
+
+
+checkpoint_option = click.option(
+    "--checkpoint", type=str, default=None,
+    help="Checkpoint directory or prefix, or a name from 'cli.py checkpoints' "
+         "[default: the data set's adversarially trained model].")
+data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+                               help="Folder holding the data set's files.")
+n_option = click.option("--n", "n", type=click.IntRange(min=1), default=None,
+                        help="Use the first N test images.")
+batch_size_option = click.option("--batch-size", type=click.IntRange(min=1), default=500,
+                                 show_default=True, help="Images per session.run.")
+seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+
+
+def out_option(default=None, help="Output file or folder."):
+    return click.option("--out", type=click.Path(), default=default, show_default=True, help=help)
+
+
+def resolve_checkpoint(dataset, checkpoint=None, natural=False):
+    """A checkpoint path for ``--checkpoint``: an existing path, a name under ``checkpoints/``,
+    or (when None) the data set's default adversarially (or naturally) trained model."""
+    spec = get_spec(dataset)
+    name = checkpoint or (spec.natural_checkpoint if natural else spec.default_checkpoint)
+    if os.path.exists(name) or os.path.exists(name + ".index"):
+        return name
+    local = os.path.join(CHECKPOINTS_DIR, name)
+    if os.path.isdir(local):
+        return local
+    if checkpoint and (os.sep in checkpoint or checkpoint.startswith(".")):
+        raise BsattackError(f"checkpoint directory not found: {checkpoint}")
+    raise BsattackError(f"checkpoint '{name}' not found (not a path, not in {CHECKPOINTS_DIR}); "
+                        f"run 'python cli.py fetch {name}' or pass --checkpoint DIR")
