@@ -1,0 +1,47 @@
+"""Shared fixtures: the small committed data sets and checkpoints under tests/fixtures/."""
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")
+SHARED = os.path.join(os.path.dirname(ROOT), "shared")
+FIXTURE_VALIDATION_SIZE = 100
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: end-to-end checks on ../shared (run with -m slow)")
+
+
+@pytest.fixture(scope="session")
+def fixture_data_dir():
+    return os.path.join(FIXTURES, "data")
+
+
+@pytest.fixture(scope="session")
+def small_checkpoint():
+    """Path of a small MNIST-architecture checkpoint for a data set ('mnist' or 'fashion')."""
+    return lambda dataset: os.path.join(FIXTURES, "checkpoints", f"{dataset}_small")
+
+
+@pytest.fixture(scope="session")
+def small_split(fixture_data_dir):
+    """The fixture data of a data set: 1,000 training and 500 test images."""
+    from bsattack import data
+    cache = {}
+
+    def load(dataset):
+        if dataset not in cache:
+            cache[dataset] = data.load(dataset, fixture_data_dir,
+                                       validation_size=FIXTURE_VALIDATION_SIZE, download=False)
+        return cache[dataset]
+    return load
+
+
+@pytest.fixture(scope="session")
+def shared_dir():
+    if not os.path.isdir(os.path.join(SHARED, "checkpoints")):
+        pytest.skip("../shared is not present")
+    return SHARED

@@ -1,0 +1,105 @@
+"""MNIST-challenge model: variable names, restore, numpy forward pass, checkpoint errors."""
+import os
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bsattack import models
+from bsattack.errors import BsattackError
+from madry_models import checkpoint as ckpt
+from madry_models.mnist import VARIABLE_NAMES, build_mnist, variable_shapes
+
+tf1 = tf.compat.v1
+
+
+def numpy_forward(weights, images):
+    """Independent forward pass: conv SAME stride 1, ReLU, 2x2 max-pool, twice, then two FCs."""
+    def conv_same(x, w):
+        k = w.shape[0]
+        pad = k // 2
+        xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+        out = np.zeros(x.shape[:3] + (w.shape[3],), np.float64)
+        for i in range(k):
+            for j in range(k):
+                out += np.tensordot(xp[:, i:i + x.shape[1], j:j + x.shape[2], :], w[i, j], axes=1)
+        return out
+
+    def pool(x):
+        n, h, w, c = x.shape
+        return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+
+    h = images.reshape(-1, 28, 28, 1).astype(np.float64)
+    h = pool(np.maximum(conv_same(h, weights["Variable"]) + weights["Variable_1"], 0))
+    h = pool(np.maximum(conv_same(h, weights["Variable_2"]) + weights["Variable_3"], 0))
+    h = np.maximum(h.reshape(len(h), -1) @ weights["Variable_4"] + weights["Variable_5"], 0)
+    return h @ weights["Variable_6"] + weights["Variable_7"]
+
+
+def test_official_variable_names_and_order():
+    with tf.Graph().as_default():
+        model = build_mnist()
+        assert list(model.variables) == VARIABLE_NAMES
+        assert [v.op.name for v in tf1.global_variables()] == VARIABLE_NAMES
+        assert {k: v.shape.as_list() for k, v in model.variables.items()} == variable_shapes()
+        assert model.embedding.shape.as_list() == [None, 1024]
+
+
+def test_two_models_side_by_side_share_input(small_checkpoint):
+    with tf.Graph().as_default(), models.new_session() as sess:
+        x = tf1.placeholder(tf.float32, [None, 784])
+        a = models.load(sess, "mnist", small_checkpoint("mnist"), x, scope="adv")
+        b = models.load(sess, "fashion", small_checkpoint("fashion"), x, scope="nat")
+        names = {v.op.name for v in tf1.global_variables()}
+        assert "adv/Variable" in names and "nat/Variable" in names
+        ref_a = np.load(os.path.join(small_checkpoint("mnist"), "reference_logits.npz"))
+        la, lb = sess.run([a.logits, b.logits], {x: ref_a["images"]})
+        np.testing.assert_allclose(la, ref_a["logits"], atol=1e-4)
+        assert not np.allclose(la, lb)
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion"])
+def test_restored_logits_match_reference_and_numpy(dataset, small_checkpoint):
+    path = small_checkpoint(dataset)
+    ref = np.load(os.path.join(path, "reference_logits.npz"))
+    with tf.Graph().as_default(), models.new_session() as sess:
+        model = models.load(sess, dataset, path)
+        logits = sess.run(model.logits, {model.x01: ref["images"]})
+    np.testing.assert_allclose(logits, ref["logits"], atol=1e-4)
+    weights = ckpt.read_variables(path, VARIABLE_NAMES)
+    np.testing.assert_allclose(logits, numpy_forward(weights, ref["images"]), atol=1e-4)
+
+
+def test_resolve_prefix_without_index_file_takes_newest_step(small_checkpoint, tmp_path):
+    src = small_checkpoint("mnist")
+    for name in os.listdir(src):
+        if name.startswith("checkpoint-300"):
+            shutil.copy(os.path.join(src, name), tmp_path / name)
+            shutil.copy(os.path.join(src, name), tmp_path / name.replace("-300", "-20"))
+    assert ckpt.resolve_prefix(tmp_path) == str(tmp_path / "checkpoint-300")
+    assert ckpt.resolve_prefix(tmp_path / "checkpoint-20") == str(tmp_path / "checkpoint-20")
+
+
+def _copy_checkpoint(src, dst):
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_checkpoint_errors(small_checkpoint, tmp_path):
+    with pytest.raises(BsattackError, match="not found"):
+        ckpt.resolve_prefix(tmp_path / "missing" / "dir")
+    with pytest.raises(BsattackError, match="no checkpoint in"):
+        ckpt.resolve_prefix(tmp_path)
+    # a data file cut in half
+    broken = _copy_checkpoint(small_checkpoint("mnist"), tmp_path / "truncated")
+    data_file = broken / "checkpoint-300.data-00000-of-00001"
+    data_file.write_bytes(data_file.read_bytes()[:1000])
+    with tf.Graph().as_default(), models.new_session() as sess:
+        with pytest.raises(BsattackError, match="checkpoint-300"):
+            models.load(sess, "mnist", str(broken))
+    # the full-width model against the narrow checkpoint: shape mismatch
+    with tf.Graph().as_default(), models.new_session() as sess:
+        model = build_mnist()
+        with pytest.raises(BsattackError, match="Variable.*shape"):
+            ckpt.restore(sess, small_checkpoint("mnist"), model.variables)
