@@ -8,18 +8,34 @@ import numpy as np
 import tensorflow as tf
 
 from bsattack.datasets import get_spec
+from bsattack.errors import BsattackError
 from madry_models import checkpoint as ckpt
+from madry_models import cifar10
 from madry_models.mnist import build_mnist, widths_from_shapes
 
 tf1 = tf.compat.v1
 
 
-def _mnist_builder(x01, scope, shapes):
-    widths = widths_from_shapes(shapes) if shapes else None
-    return build_mnist(x01, scope=scope, **({"widths": widths} if widths else {}))
+def _mnist_builder(x01, scope, shapes=None, source=None):
+    """MNIST-challenge network; widths read off the checkpoint's shapes when given."""
+    if shapes is None:
+        return build_mnist(x01, scope=scope)
+    for name in ("Variable", "Variable_2", "Variable_5"):
+        if name not in shapes:
+            raise BsattackError(f"checkpoint {source} has no variable '{name}'")
+    return build_mnist(x01, scope=scope, widths=widths_from_shapes(shapes))
 
 
-BUILDERS = {"mnist": _mnist_builder, "fashion": _mnist_builder}
+def _cifar10_builder(x01, scope, shapes=None, source=None):
+    """CIFAR10-challenge ResNet; widths read off the checkpoint's shapes when given."""
+    if shapes is None:
+        return cifar10.build_cifar10(x01, scope=scope)
+    if "input/init_conv/DW" not in shapes:
+        raise BsattackError(f"checkpoint {source} has no variable 'input/init_conv/DW'")
+    return cifar10.build_cifar10(x01, scope=scope, widths=cifar10.widths_from_shapes(shapes))
+
+
+BUILDERS = {"mnist": _mnist_builder, "fashion": _mnist_builder, "cifar10": _cifar10_builder}
 
 
 def input_placeholder(dataset):
@@ -34,8 +50,10 @@ def build(dataset, x01=None, scope=None, checkpoint=None):
     spec = get_spec(dataset)
     if x01 is None:
         x01 = input_placeholder(dataset)
-    shapes = ckpt.variable_shapes(checkpoint) if checkpoint else None
-    return BUILDERS[spec.name](x01, scope, shapes)
+    if checkpoint is None:
+        return BUILDERS[spec.name](x01, scope)
+    prefix = ckpt.resolve_prefix(checkpoint)
+    return BUILDERS[spec.name](x01, scope, ckpt.variable_shapes(prefix), prefix)
 
 
 def new_session(graph=None):

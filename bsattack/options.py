@@ -25,6 +25,9 @@ n_option = click.option("--n", "n", type=click.IntRange(min=1), default=None,
                         help="Use the first N test images.")
 batch_size_option = click.option("--batch-size", type=click.IntRange(min=1), default=500,
                                  show_default=True, help="Images per session.run.")
+validation_size_option = click.option(
+    "--validation-size", type=click.IntRange(min=0), default=5000, show_default=True,
+    help="Training images held out at the start of the file (Madry split: 5,000).")
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 
 

@@ -3,7 +3,8 @@ import click
 
 from bsattack import data, models
 from bsattack.options import (batch_size_option, checkpoint_option, data_dir_option,
-                              dataset_option, n_option, resolve_checkpoint)
+                              dataset_option, n_option, resolve_checkpoint,
+                              validation_size_option)
 
 
 @click.command()
@@ -12,10 +13,11 @@ from bsattack.options import (batch_size_option, checkpoint_option, data_dir_opt
 @data_dir_option
 @n_option
 @batch_size_option
-def accuracy(dataset, checkpoint, data_dir, n, batch_size):
+@validation_size_option
+def accuracy(dataset, checkpoint, data_dir, n, batch_size, validation_size):
     """Print the natural accuracy of CHECKPOINT on the test set."""
     path = resolve_checkpoint(dataset, checkpoint)
-    split = data.load(dataset, data_dir, echo=click.echo)
+    split = data.load(dataset, data_dir, validation_size, echo=click.echo)
     images, labels = split.test_x[:n], split.test_y[:n]
     acc = models.accuracy(dataset, path, images, labels, batch_size)
     click.echo(f"{dataset} natural accuracy of {path}: {100 * acc:.2f}% "
