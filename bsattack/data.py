@@ -103,6 +103,9 @@ def fetch_data(dataset, dest=None, echo=print):
     """Download the four files from the canonical mirror into ``dest``, checking SHA-256."""
     from bsattack import fetch
     spec = get_spec(dataset)
+    if spec.name == "cifar10":
+        from bsattack import cifar_data
+        return cifar_data.fetch(dest, echo)
     dest = dest or project_data_dir(dataset)
     os.makedirs(dest, exist_ok=True)
     for data_file in spec.files.values():
@@ -138,8 +141,12 @@ def resolve_data_dir(dataset, data_dir=None, download=True, echo=print):
 
 
 def load(dataset, data_dir=None, validation_size=MADRY_VALIDATION_SIZE, download=True, echo=print):
-    """Train (after the first ``validation_size`` images) and test sets as a :class:`Split`."""
+    """Train (after the first ``validation_size`` images) and test sets as a :class:`Split`.
+    CIFAR-10 is read by :mod:`bsattack.cifar_data` (no hold-out, as in Madry's CIFAR code)."""
     spec = get_spec(dataset)
+    if spec.name == "cifar10":
+        from bsattack import cifar_data
+        return cifar_data.load(data_dir, download, echo)
     folder = resolve_data_dir(dataset, data_dir, download, echo)
     arrays = {}
     for role, data_file in spec.files.items():

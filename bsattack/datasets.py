@@ -70,7 +70,15 @@ FASHION = DatasetSpec(
     default_checkpoint="fashion_adv", natural_checkpoint="fashion_nat",
     system_dirs=("/usr/share/datasets/fashion-mnist",), folder_names=("fashion", "fashion-mnist"))
 
-DATASETS = {spec.name: spec for spec in (MNIST, FASHION)}
+CIFAR10 = DatasetSpec(
+    name="cifar10", eps=8 / 255, pixel_scale=255.0, image_shape=(32, 32, 3),
+    base_url="https://www.cs.toronto.edu/~kriz/",
+    files={"archive": DataFile("cifar-10-python.tar.gz",
+                               "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce")},
+    default_checkpoint="cifar10_adv_trained", natural_checkpoint="cifar10_naturally_trained",
+    folder_names=("cifar10", "cifar10_data", "cifar-10-batches-py", "cifar-10-batches-bin"))
+
+DATASETS = {spec.name: spec for spec in (MNIST, FASHION, CIFAR10)}
 
 
 def get_spec(name):

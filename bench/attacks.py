@@ -1,0 +1,136 @@
+"""Benchmark of the attacks on one checkpoint and the same test images, all in one run.
+
+(a) batched C&W L∞ (threshold mode) vs the same algorithm one image at a time with one
+    session.run per iteration (the reference code's way; its rate is measured on a subset),
+    with the success rate of both on that subset;
+(b) image-gradient steps per second of PGD (in-graph tf.while_loop), of PGD driven from
+    Python (Madry's numpy loop: one session.run per step), and of the C&W step at full batch,
+    against the network's raw forward+backward throughput at the same batch size (the bound
+    of any gradient attack);
+(c) gradient evaluations per image to decide success at ε: threshold mode (stops once
+    decided, τ steps land on the thresholds) vs the full τ schedule (minimal mode), with the
+    success of both on the same images.
+
+    python bench/attacks.py --dataset fashion --checkpoint DIR --data-dir DIR \\
+        [--n 2000 --per-image 20 --max-iterations 20 --batch-size 500 --schedule-n 100]
+"""
+import os
+import sys
+import time
+
+import click
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bsattack import data  # noqa: E402
+from bsattack.attacks.cw_linf import CarliniLinf, CWSettings  # noqa: E402
+from bsattack.attacks.pgd import LinfPGD, PGDSettings  # noqa: E402
+from bsattack.datasets import get_spec  # noqa: E402
+from bsattack.options import resolve_checkpoint  # noqa: E402
+
+
+def timed(func):
+    start = time.perf_counter()
+    result = func()
+    return time.perf_counter() - start, result
+
+
+def python_driven_pgd(net, x01, labels, eps, step, steps):
+    """Madry's pgd_attack.perturb loop: one session.run of the input gradient per step."""
+    rng = np.random.default_rng(0)
+    x = np.clip(x01 + rng.uniform(-eps, eps, x01.shape).astype(np.float32), 0, 1)
+    for _ in range(steps):
+        grad = net.sess.run(net.raw_gradient, {net.x01: x, net.y: labels})
+        x = np.clip(np.clip(x + step * np.sign(grad), x01 - eps, x01 + eps), 0, 1)
+    return x
+
+
+def cw_run(dataset, checkpoint, settings, x_pm, labels, limits):
+    attack = CarliniLinf(dataset, checkpoint, settings)
+    seconds, result = timed(lambda: attack.attack(x_pm, labels, limits))
+    attack.close()
+    return seconds, result
+
+
+@click.command()
+@click.option("--dataset", type=click.Choice(["mnist", "fashion"]), default="fashion")
+@click.option("--checkpoint", default=None, help="default: the data set's adversarial model")
+@click.option("--data-dir", default=None)
+@click.option("--n", type=click.IntRange(min=1), default=2000, help="images for batched C&W")
+@click.option("--per-image", type=click.IntRange(min=1), default=20,
+              help="images for the per-image C&W rate")
+@click.option("--schedule-n", type=click.IntRange(min=1), default=100,
+              help="images for (c) (minimal mode is slow)")
+@click.option("--max-iterations", type=click.IntRange(min=1), default=20)
+@click.option("--batch-size", type=click.IntRange(min=1), default=500)
+@click.option("--alpha", type=float, default=1.0, help="x' = αx (β = 0) for the attacked images")
+@click.option("--validation-size", type=int, default=5000)
+def main(dataset, checkpoint, data_dir, n, per_image, schedule_n, max_iterations, batch_size,
+         alpha, validation_size):
+    spec = get_spec(dataset)
+    checkpoint = resolve_checkpoint(dataset, checkpoint)
+    split = data.load(dataset, data_dir, validation_size)
+    eps = spec.eps
+    limits = [eps] if alpha == 1 else [alpha * eps, eps]
+    settings = CWSettings(max_iterations=max_iterations, batch_size=batch_size)
+    pgd = LinfPGD(dataset, checkpoint, PGDSettings(steps=20, step_size=0.01,
+                                                   batch_size=batch_size))
+    x_pm = (split.test_x[:n] - 0.5) * alpha
+    labels = split.test_y[:n]
+    correct = pgd.net.predict(x_pm + 0.5) == labels
+    x_pm, labels = x_pm[correct], labels[correct]
+    print(f"{dataset}, {checkpoint}, ε={eps:g}, α={alpha:g}: {len(labels)} correctly "
+          f"classified of the first {n} test images; C&W ≤{max_iterations} iterations per "
+          f"constant, batch {batch_size}")
+
+    # (b) throughput at the same batch size
+    batch = slice(0, min(batch_size, len(labels)))
+    xb, yb = x_pm[batch] + 0.5, labels[batch]
+    raw = pgd.net.gradient_rate(xb, yb, repeats=3)
+    t_graph, _ = timed(lambda: pgd.attack(xb, yb, eps))
+    t_python, _ = timed(lambda: python_driven_pgd(pgd.net, xb, yb, eps, 0.01, 20))
+    cw = CarliniLinf(dataset, checkpoint, settings)
+    cw_rate = cw.step_rate(x_pm[batch], labels[batch], steps=5)
+    cw.close()
+    pgd_rate, python_rate = 20 * len(yb) / t_graph, 20 * len(yb) / t_python
+    print(f"(b) batch {len(yb)}: raw forward+backward {raw:,.0f} image-gradients/s; "
+          f"PGD tf.while_loop {pgd_rate:,.0f}/s ({pgd_rate / raw:.0%} of raw); PGD driven from "
+          f"Python {python_rate:,.0f}/s ({python_rate / raw:.0%}); C&W step {cw_rate:,.0f}/s "
+          f"({cw_rate / raw:.0%})")
+    pgd.close()
+
+    # (a) batched vs per image, success on the shared subset
+    t_batched, batched = cw_run(dataset, checkpoint, settings, x_pm, labels, limits)
+    sub = slice(0, min(per_image, len(labels)))
+    single = CWSettings(max_iterations=max_iterations, batch_size=1)
+    t_single, alone = cw_run(dataset, checkpoint, single, x_pm[sub], labels[sub], limits)
+    rate_batched, rate_single = len(labels) / t_batched, (sub.stop - sub.start) / t_single
+    print(f"(a) batched C&W: {len(labels)} images in {t_batched:,.0f} s = {rate_batched:.2f} "
+          f"images/s; per image (one session.run per iteration): {sub.stop} images in "
+          f"{t_single:,.0f} s = {rate_single:.3f} images/s; speed-up {rate_batched / rate_single:.1f}x")
+    for limit in limits:
+        print(f"    success at {limit:g}: batched {batched.success(limit).mean():.2%} of "
+              f"{len(labels)} ({batched.success(limit)[sub].mean():.2%} on the subset), "
+              f"per image {alone.success(limit).mean():.2%} on the subset of {sub.stop}")
+    print(f"    gradient evaluations per image: batched {batched.grad_evals.mean():,.0f}, "
+          f"per image {alone.grad_evals.mean():,.0f}")
+
+    # (c) evaluations to decide success at ε
+    sub = slice(0, min(schedule_n, len(labels)))
+    variants = {"threshold mode": settings,
+                "full τ schedule (minimal mode)":
+                    CWSettings(max_iterations=max_iterations, batch_size=batch_size,
+                               mode="minimal")}
+    print(f"(c) on the first {sub.stop} attacked images:")
+    for name, variant in variants.items():
+        seconds, result = ((t_batched, batched) if variant is settings else
+                           cw_run(dataset, checkpoint, variant, x_pm[sub], labels[sub], limits))
+        evals = result.grad_evals[sub]
+        print(f"    {name}: {evals.mean():,.0f} gradient evaluations per image "
+              f"(median {np.median(evals):,.0f}); success "
+              + ", ".join(f"at {t:g} {result.success(t)[sub].mean():.2%}" for t in limits))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Evaluate a challenge-format attack file with the semantics of MadryLab's ``run_attack.py``
+(mnist_challenge and cifar10_challenge).
+
+Checks, in the reference order: the checkpoint exists; the array has shape (10000, 784) for
+MNIST / (10000, 32, 32, 3) for CIFAR10; pixels lie in [0, 1] / [0, 255] with 1e-4 tolerance;
+max |x_adv - x_test| <= ε + 1e-4 against the clean test images in file order.  Then the
+accuracy over the whole file ("Accuracy: xx.xx%", batches of 64 / 100) and the int64 argmax
+predictions saved to pred.npy.  Stricter than the reference: the file is read with
+``allow_pickle=False`` (no object arrays, no pickles), its dtype must be a real number type,
+and NaN / inf are refused for both data sets (the CIFAR script has no NaN check).
+"""
+import os
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from bsattack import models
+from bsattack.atomic import write_atomic
+from bsattack.datasets import get_spec
+from bsattack.errors import BsattackError
+from madry_models import checkpoint as ckpt
+
+TOLERANCE = 1e-4          # run_attack.py: range and ε are both checked with +0.0001
+CHALLENGE_SIZE = 10000    # run_attack.py hard-codes num_eval_examples = 10000
+
+
+@dataclass(frozen=True)
+class Challenge:
+    high: float           # pixel range of the file is [0, high]
+    eps: float            # L∞ budget in file units
+    batch_size: int       # run_attack.py's eval batch
+
+
+CHALLENGES = {
+    "mnist": Challenge(high=1.0, eps=0.3, batch_size=64),
+    "cifar10": Challenge(high=255.0, eps=8.0, batch_size=100),
+    # not a published challenge: the paper's Fashion-MNIST setting (ε = 0.1), MNIST's rules
+    "fashion": Challenge(high=1.0, eps=0.1, batch_size=64),
+}
+
+
+def challenge_for(dataset):
+    get_spec(dataset)
+    return CHALLENGES[dataset]
+
+
+def expected_shape(dataset, n=CHALLENGE_SIZE):
+    spec = get_spec(dataset)
+    return (n, spec.dim) if spec.image_shape[-1] == 1 else (n, *spec.image_shape)
+
+
+def load_attack_file(path):
+    """The array in a .npy file, refusing pickles, object arrays, .npz archives and
+    non-numeric dtypes."""
+    path = os.fspath(path)
+    if zipfile.is_zipfile(path):
+        raise BsattackError(f"{path} is a .npz archive; the challenge expects one .npy array")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise BsattackError(f"{path} holds a pickled object (or an object array); refused: "
+                                f"attack files must be plain numeric .npy arrays") from None
+        raise BsattackError(f"{path} is not a valid .npy file ({exc})") from None
+    except (OSError, EOFError) as exc:
+        raise BsattackError(f"cannot read {path}: {exc}") from None
+    if not isinstance(array, np.ndarray):
+        raise BsattackError(f"{path} does not hold a single array")
+    kind = array.dtype.kind
+    if kind not in "fiu":
+        raise BsattackError(f"{path}: wrong dtype {array.dtype}; expected a float (or integer) "
+                            f"array of pixel values")
+    return array
+
+
+def check_attack(x_adv, clean, dataset):
+    """Raise BsattackError with run_attack.py's reason when ``x_adv`` is not a valid attack on
+    ``clean`` (both in file units); return the largest perturbation."""
+    rules = challenge_for(dataset)
+    want = clean.shape
+    if x_adv.shape != want:
+        raise BsattackError(f"Invalid shape: expected {_shape(want)}, found {_shape(x_adv.shape)}")
+    values = x_adv.astype(np.float64, copy=False)
+    low, high = float(np.min(values)), float(np.max(values))
+    bad_values = np.isnan(high) or np.isinf(low) or np.isinf(high)
+    if bad_values or high > rules.high + TOLERANCE or low < -TOLERANCE:
+        what = (" (contains NaN)" if np.isnan(high) else
+                " (contains inf)" if bad_values else "")
+        raise BsattackError(f"Invalid pixel range. Expected [0, {rules.high:g}], "
+                            f"found [{low}, {high}]{what}")
+    per_image = np.concatenate([  # in chunks: CIFAR in float64 is 250 MB per copy
+        np.abs(values[i:i + 1000] - clean[i:i + 1000].astype(np.float64))
+        .reshape(-1, int(np.prod(want[1:]))).max(axis=1) for i in range(0, len(values), 1000)])
+    allowed = rules.eps + TOLERANCE
+    over = per_image > allowed
+    if over.any():
+        worst = int(np.argmax(per_image))
+        raise BsattackError(
+            f"maximum perturbation found: {per_image[worst]:.6f} (image {worst}), maximum "
+            f"allowed: {allowed:g} (ε={rules.eps:g} + {TOLERANCE:g}); {int(over.sum())} of "
+            f"{len(values)} images are over budget, by {np.min(per_image[over] - rules.eps):.6f}"
+            f" to {np.max(per_image[over] - rules.eps):.6f}")
+    return float(per_image.max())
+
+
+def _shape(shape):
+    return "(" + ",".join(str(d) for d in shape) + ")"
+
+
+def clean_test_images(split, dataset, n):
+    """The first ``n`` clean test images in file units and layout, and their labels."""
+    rules = challenge_for(dataset)
+    if len(split.test_x) < n:
+        raise BsattackError(f"{dataset} test set has {len(split.test_x)} images, the attack file "
+                            f"is checked against {n}")
+    images = split.test_x[:n].reshape(expected_shape(dataset, n))
+    if rules.high != 1.0:      # [0,1] float32 -> the exact integer pixels of the file
+        images = np.rint(images.astype(np.float64) * rules.high)
+    return images, split.test_y[:n]
+
+
+def save_atomic(path, array):
+    """np.save ``array`` to ``path`` through a temporary file (never a partial .npy)."""
+    write_atomic(path, lambda handle: np.save(handle, array))
+
+
+def save_text_atomic(path, text):
+    write_atomic(path, lambda handle: handle.write(text), mode="w")
+
+
+def predict(dataset, checkpoint, x01, batch_size):
+    """int64 predicted labels of ``checkpoint`` on images in [0, 1], in a graph of its own."""
+    graph = tf.compat.v1.Graph()
+    with graph.as_default(), models.new_session(graph) as sess:
+        model = models.load(sess, dataset, checkpoint)
+        return models.run_batched(sess, model.predictions, model.x01, x01,
+                                  batch_size).astype(np.int64)
+
+
+def evaluate(dataset, checkpoint, attack_file, split, n=CHALLENGE_SIZE, pred_out="pred.npy",
+             echo=print):
+    """run_attack.py: validate ``attack_file``, print the accuracy of ``checkpoint`` on it,
+    save the int64 predictions to ``pred_out``.  Returns the accuracy in [0, 1]."""
+    ckpt.resolve_prefix(checkpoint)
+    x_adv = load_attack_file(attack_file)
+    clean, labels = clean_test_images(split, dataset, n)
+    largest = check_attack(x_adv, clean, dataset)
+    rules = challenge_for(dataset)
+    echo(f"{len(x_adv)} images, largest L∞ perturbation {largest:.6f} (ε = {rules.eps:g})")
+    inputs = (x_adv.astype(np.float64) / rules.high).astype(np.float32)
+    predictions = predict(dataset, checkpoint, inputs, rules.batch_size)
+    accuracy = float(np.sum(predictions == labels)) / len(labels)
+    echo("Accuracy: {:.2f}%".format(100.0 * accuracy))
+    save_atomic(pred_out, predictions)
+    echo(f"Output saved at {pred_out}")
+    return accuracy

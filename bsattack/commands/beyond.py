@@ -1,0 +1,273 @@
+"""Beyond the paper: `blindspot-map` (the whole valid (α, β) region), `shifts` (other natural
+shift families), `detectability` (AUROC of the Eq. 2 distance per shift) and `countermeasure`
+(models trained with and without blind-spot augmentation, compared)."""
+import os
+
+import click
+
+from bsattack import data, models
+from bsattack.commands.blindspot import attack_options, header_lines, make_settings
+from bsattack.detect import distance_aurocs
+from bsattack.errors import BsattackError
+from bsattack.options import (checkpoint_option, data_dir_option, resolve_checkpoint,
+                              validation_size_option)
+from bsattack.report import blindspot_map, shift_table
+from bsattack.report.tables import paper_table
+from bsattack.shifts import DEFAULT_SHIFTS, Setting, parse
+
+OUT_DEFAULT = os.path.join("results", "beyond")
+dataset_choice = click.option("--dataset", type=click.Choice(["fashion", "mnist"]),
+                              default="fashion", show_default=True)
+out_option = click.option("--out", type=click.Path(file_okay=False), default=OUT_DEFAULT,
+                          show_default=True, help="Folder for the tables and figures.")
+
+
+def _floats(ctx, param, value):
+    if not value:
+        return None
+    try:
+        return [float(v) for v in value.split(",")]
+    except ValueError:
+        raise click.BadParameter("expected comma-separated numbers, e.g. 0.6,0.8,1") from None
+
+
+def grid_options(command):
+    options = [
+        click.option("--alpha-min", type=click.FloatRange(0, 1, min_open=True), default=0.6,
+                     show_default=True, help="Smallest α of the even grid."),
+        click.option("--alpha-steps", type=click.IntRange(min=2), default=9, show_default=True,
+                     help="α values from --alpha-min to 1."),
+        click.option("--beta-steps", type=click.IntRange(min=1), default=5, show_default=True,
+                     help="β values per α, evenly over [-(1-α)/2, (1-α)/2]."),
+        click.option("--alphas", callback=_floats, default=None,
+                     help="Explicit α grid, e.g. 0.6,0.7,0.8,0.9,1 (overrides the even one)."),
+        click.option("--beta-fractions", callback=_floats, default=None,
+                     help="Explicit β grid as fractions of (1-α)/2, e.g. -1,0,1."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def shift_option(command):
+    command = click.option(
+        "--accuracy-n", type=click.IntRange(min=1), default=2000, show_default=True,
+        help="Measure accuracy (the blind-spot criterion) on the first N test images (at most "
+             "the test set); success is measured on the first --n.")(command)
+    return click.option("--shift", "shift_specs", multiple=True, metavar="FAMILY:STRENGTH",
+                        help="A shift to test (repeatable; e.g. rotate:10, blur:0.5, gamma:2, "
+                             "translate-x:-1, invert:1) [default: the standard set].")(command)
+
+
+def _points(alpha_min, alpha_steps, beta_steps, alphas, beta_fractions):
+    if alphas or beta_fractions:
+        return blindspot_map.grid(alphas or [alpha_min + (1 - alpha_min) * i / (alpha_steps - 1)
+                                             for i in range(alpha_steps)],
+                                  beta_fractions if beta_fractions is not None else [-1, 0, 1])
+    return blindspot_map.even_grid(alpha_min, alpha_steps, beta_steps)
+
+
+def _settings(dataset, shift_specs, with_paper=True):
+    """The original, the paper's (α, β) points and the shifts."""
+    shifts = [parse(s) for s in shift_specs] if shift_specs else list(DEFAULT_SHIFTS)
+    paper = [Setting(r["alpha"], r["beta"]) for r in paper_table(dataset)["rows"]
+             if (r["alpha"], r["beta"]) != (1.0, 0.0)] if with_paper else []
+    return [Setting()] + paper + [Setting(shift=s) for s in shifts]
+
+
+def _map(dataset, path, points, attack, n, settings, split, cache_dir, out, stem, header, title):
+    os.makedirs(out, exist_ok=True)
+    csv_path = os.path.join(out, stem + ".csv")
+    summaries = blindspot_map.run_map(
+        dataset, path, points, attack, n, settings, split, cache_dir, click.echo,
+        on_point=lambda done: blindspot_map.write_csv(done, csv_path, header))
+    png = blindspot_map.plot(summaries, dataset, os.path.join(out, stem + ".png"), title)
+    click.echo(f"wrote {csv_path}, {png}")
+    return summaries
+
+
+def _shifts(dataset, path, settings_list, attack, n, settings, split, cache_dir, out, stem, header,
+            accuracy_n):
+    os.makedirs(out, exist_ok=True)
+    summaries = shift_table.run_settings(dataset, path, settings_list, attack, n, settings, split,
+                                         cache_dir, click.echo,
+                                         min(accuracy_n, len(split.test_x)))
+    rows = shift_table.shift_rows(summaries)
+    shift_table.write_table(rows, os.path.join(out, stem), header)
+    click.echo(f"wrote {os.path.join(out, stem)}.md/.csv")
+    return rows
+
+
+ATTACK_KEYS = ("attack", "max_iterations", "minimal", "pgd_steps", "pgd_step_size",
+               "pgd_restarts", "pgd_loss", "batch_size", "seed")
+
+
+def experiment_options(with_checkpoint=True):
+    """Data set, attack budget, checkpoint, data and output options of every command here."""
+    def apply(command):
+        decorators = [dataset_choice, attack_options(default_attack="pgd")]
+        decorators += [checkpoint_option] if with_checkpoint else []
+        decorators += [data_dir_option, validation_size_option, out_option]
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+    return apply
+
+
+def _prepare(opts):
+    """(attack settings, resolved checkpoint or None, data split) from the shared options."""
+    settings = make_settings(*(opts[k] for k in ATTACK_KEYS))
+    path = (resolve_checkpoint(opts["dataset"], opts["checkpoint"]) if "checkpoint" in opts
+            else None)
+    split = data.load(opts["dataset"], opts["data_dir"], opts["validation_size"], echo=click.echo)
+    return settings, path, split
+
+
+@click.command("blindspot-map")
+@experiment_options()
+@grid_options
+def blindspot_map_command(**o):
+    """Accuracy and success at ε and α·ε over a dense grid of the valid (α, β) region:
+    heat-maps (PNG, paper's points circled) and CSV; resumable (each point is cached)."""
+    points = _points(o["alpha_min"], o["alpha_steps"], o["beta_steps"], o["alphas"],
+                     o["beta_fractions"])
+    settings, path, split = _prepare(o)
+    dataset, attack, n = o["dataset"], o["attack"], o["n"]
+    click.echo(f"{len(points)} grid points × first {n} test images ({attack})")
+    header = header_lines(path, n, settings) + [f"grid: {len(points)} (α, β) points"]
+    _map(dataset, path, points, attack, n, settings, split, o["cache_dir"], o["out"],
+         f"blindspot_map_{dataset}_{attack}", header,
+         f"{dataset}, {os.path.basename(path.rstrip(os.sep))} (stand-in checkpoint), "
+         f"{attack}, N={n}")
+
+
+@click.command("shifts")
+@experiment_options()
+@shift_option
+def shifts_command(**o):
+    """Accuracy and success at ε under other natural shifts (gamma, blur, translation,
+    rotation, inversion) and the paper's (α, β) points; which are blind spots."""
+    settings, path, split = _prepare(o)
+    _shifts(o["dataset"], path, _settings(o["dataset"], o["shift_specs"]), o["attack"], o["n"],
+            settings, split, o["cache_dir"], o["out"], f"shifts_{o['dataset']}_{o['attack']}",
+            header_lines(path, o["n"], settings), o["accuracy_n"])
+
+
+@click.command("detectability")
+@experiment_options()
+@shift_option
+@click.option("--n-detect", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Test images per side (original / shifted) of the AUROC.")
+@click.option("--k", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Neighbours in Eq. 2.")
+@click.option("--adv-extractor", default=None, help="Adversarially trained h [default: the "
+              "attacked checkpoint].")
+@click.option("--nat-extractor", default=None, help="Naturally trained h [default: the data "
+              "set's natural checkpoint].")
+def detectability_command(**o):
+    """AUROC of the Eq. 2 distance (adversarial and natural h) as a detector of each shift,
+    next to the shift's rise in attack success (the paper's Figure 5, as numbers)."""
+    dataset = o["dataset"]
+    settings_list = _settings(dataset, o["shift_specs"])
+    settings, path, split = _prepare(o)
+    extractors = {"adv": resolve_checkpoint(dataset, o["adv_extractor"] or o["checkpoint"]),
+                  "nat": resolve_checkpoint(dataset, o["nat_extractor"], natural=True)}
+    summaries = shift_table.run_settings(dataset, path, settings_list, o["attack"], o["n"],
+                                         settings, split, o["cache_dir"], click.echo,
+                                         min(o["accuracy_n"], len(split.test_x)))
+    rows = shift_table.shift_rows(summaries)
+    for name, extractor in extractors.items():
+        aurocs = distance_aurocs(dataset, extractor, split, settings_list, o["n_detect"], o["k"],
+                                 cache_dir=o["cache_dir"], echo=click.echo)
+        for r in rows:
+            r[f"auroc_{name}"] = aurocs.get(r["setting"], "")
+    header = header_lines(path, o["n"], settings) + [
+        f"AUROC: Eq. 2 distance (k={o['k']}, p=2) of the first {o['n_detect']} test images, "
+        f"shifted vs original; extractors adv={extractors['adv']}, nat={extractors['nat']}"]
+    os.makedirs(o["out"], exist_ok=True)
+    stem = os.path.join(o["out"], f"detectability_{dataset}_{o['attack']}")
+    shift_table.write_table(rows, stem, header, extra_columns=("auroc_adv", "auroc_nat"))
+    click.echo(f"wrote {stem}.md/.csv")
+
+
+def _model(ctx, param, values):
+    models_ = []
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise click.BadParameter(f"expected NAME=CHECKPOINT, got '{value}'")
+        models_.append((name, path))
+    if len({n for n, _ in models_}) != len(models_):
+        raise click.BadParameter("model names must differ")
+    return models_
+
+
+@click.command("countermeasure")
+@experiment_options(with_checkpoint=False)
+@click.option("--model", "model_specs", multiple=True, required=True, callback=_model,
+              metavar="NAME=CHECKPOINT",
+              help="A model to compare (repeatable), e.g. before=fashion_adv "
+                   "control=runs/x/checkpoint-40188 augmented=runs/y/checkpoint-40188.")
+@grid_options
+@shift_option
+def countermeasure_command(**o):
+    """Before/after table of blind-spot augmented training: natural accuracy (full test set),
+    PGD robust accuracy, the blind-spot map and the shift families, per model."""
+    dataset, attack, n, out = o["dataset"], o["attack"], o["n"], o["out"]
+    points = _points(o["alpha_min"], o["alpha_steps"], o["beta_steps"], o["alphas"],
+                     o["beta_fractions"])
+    settings_list = _settings(dataset, o["shift_specs"], with_paper=False)
+    settings, _, split = _prepare(o)
+    stem_all = os.path.join(out, f"countermeasure_{dataset}_{attack}")
+    rows = []
+    for name, spec in o["model_specs"]:
+        path = resolve_checkpoint(dataset, spec)
+        header = header_lines(path, n, settings)
+        stem = f"countermeasure_{dataset}_{name}"
+        summaries = _map(dataset, path, points, attack, n, settings, split, o["cache_dir"], out,
+                         stem + "_map", header, f"{dataset}, {name} ({spec}), {attack}, N={n}")
+        shift_rows = _shifts(dataset, path, settings_list, attack, n, settings, split,
+                             o["cache_dir"], out, stem + "_shifts", header, o["accuracy_n"])
+        rows.append(_countermeasure_row(name, spec, dataset, path, split, summaries, shift_rows))
+        common = [h for h in header if not h.startswith("checkpoint:")]
+        _write_countermeasure(rows, stem_all, common + [f"map grid: {len(points)} (α, β) points"])
+    click.echo(f"wrote {stem_all}.md/.csv")
+
+
+def _countermeasure_row(name, spec, dataset, path, split, summaries, shift_rows):
+    base = next(s for s in summaries if (s["alpha"], s["beta"]) == (1.0, 0.0))
+    shifted = [s for s in summaries if s["alpha"] < 1]
+    if not shifted:
+        raise BsattackError("the countermeasure map needs grid points with α < 1")
+    mean = lambda key: sum(s[key] for s in shifted) / len(shifted)   # noqa: E731
+    worst = max(shifted, key=lambda s: s["success_eps"])
+    blind = shift_table.family_verdicts(shift_rows)
+    return {"model": name, "checkpoint": spec,
+            "natural_accuracy_10k": models.accuracy(dataset, path, split.test_x, split.test_y),
+            "accuracy_n": base["accuracy"], "success_eps": base["success_eps"],
+            "robust_accuracy": base["accuracy"] * (1 - base["success_eps"]),
+            "map_mean_accuracy": mean("accuracy"), "map_mean_success_eps": mean("success_eps"),
+            "map_mean_success_alpha_eps": mean("success_alpha_eps"),
+            "map_worst": f"{100 * worst['success_eps']:.1f} at α={worst['alpha']:g} "
+                         f"β={worst['beta']:g}",
+            "shift_blind_spots": "; ".join(f"{f}: {', '.join(v)}" for f, v in blind.items() if v)
+                                 or "none"}
+
+
+def _write_countermeasure(rows, stem, header):
+    import csv
+    columns = list(rows[0])
+    fmt = lambda v: f"{100 * v:.1f}" if isinstance(v, float) else str(v)   # noqa: E731
+    with open(stem + ".csv", "w", newline="") as handle:
+        for line in header:
+            handle.write(f"# {line}\n")
+        writer = csv.DictWriter(handle, columns)
+        writer.writeheader()
+        writer.writerows({c: fmt(r[c]) for c in columns} for r in rows)
+    lines = [f"<!-- {line} -->" for line in header] + [
+        "", "Percentages; robust accuracy = accuracy × (1 − success at ε) on the first N test "
+            "images; map means over the grid points with α < 1.", "",
+        "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(fmt(r[c]) for c in columns) + " |" for r in rows]
+    with open(stem + ".md", "w") as handle:
+        handle.write("\n".join(lines) + "\n")

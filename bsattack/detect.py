@@ -1,0 +1,54 @@
+"""Detectability of a test-set shift by the distance to the training set (Eq. 2), quantified:
+the AUROC of D(x, X_train) as a score that separates shifted test images (positives) from the
+original ones (negatives).  0.5: the shift is invisible to D; 1: D flags every shifted image as
+farther than every original one; below 0.5: shifted images sit *closer* to the training set.
+The paper's Figure 5 only eyeballs the two histograms (MNIST α=0.7; Fashion-MNIST α=0.9).
+
+Embeddings come from :class:`bsattack.embed.Embeddings` (the train set and the original test
+set from the shared cache; the shifted first-``n`` test images from a small cache of their own
+under ``cache_dir``), distances from :func:`bsattack.distance.knn_distance`.
+
+Public API: ``auroc(original, shifted)``, ``distance_aurocs(dataset, checkpoint, split, settings,
+n, ...)`` -> {label: AUROC}.
+"""
+import dataclasses
+import os
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from bsattack.distance import DEFAULT_K, knn_distance
+from bsattack.embed import DEFAULT_CACHE_DIR, Embeddings
+from bsattack.errors import BsattackError
+
+
+def auroc(original, shifted):
+    """AUROC of a score that should be larger on ``shifted`` than on ``original``."""
+    original, shifted = np.asarray(original, float), np.asarray(shifted, float)
+    if not len(original) or not len(shifted):
+        raise BsattackError("AUROC needs at least one original and one shifted score")
+    labels = np.r_[np.zeros(len(original)), np.ones(len(shifted))]
+    return float(roc_auc_score(labels, np.r_[original, shifted]))
+
+
+def distance_aurocs(dataset, checkpoint, split, settings, n=1000, k=DEFAULT_K, cache_dir=None,
+                    echo=print):
+    """{setting label: AUROC of D (Eq. 2, extractor ``checkpoint``) for shifted vs original}
+    on the first ``n`` test images, for every non-original setting in ``settings``."""
+    if not 1 <= n <= len(split.test_x):
+        raise BsattackError(f"--n-detect must be between 1 and {len(split.test_x)} (got {n})")
+    full = Embeddings(dataset, checkpoint, split, cache_dir, echo=echo)
+    train = full.get("train")
+    original = knn_distance(full.get("test")[:n], train, k=k)
+    head = dataclasses.replace(split, test_x=split.test_x[:n], test_y=split.test_y[:n])
+    small = Embeddings(dataset, checkpoint, head,
+                       os.path.join(cache_dir or DEFAULT_CACHE_DIR, "beyond"), echo=echo)
+    result = {}
+    for s in settings:
+        if s.is_original:
+            continue
+        shifted = knn_distance(small.get("test", s.alpha, s.beta, transform=s.shift), train, k=k)
+        result[s.label] = auroc(original, shifted)
+        echo(f"{dataset} {os.path.basename(checkpoint.rstrip(os.sep))} {s.label}: "
+             f"AUROC {result[s.label]:.3f}")
+    return result

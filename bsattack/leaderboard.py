@@ -1,0 +1,93 @@
+"""The project's attacks next to the published MNIST / CIFAR10 challenge leaderboards.
+
+The published entries live in ``leaderboards.json`` (transcribed from the challenge READMEs,
+with their source); the project's rows are accuracies of one checkpoint under
+:mod:`bsattack.challenge_attack`'s attacks on the first ``n`` test images, each adversarial
+set first passing the challenge's own validity checks (:func:`challenge.check_attack`).
+"""
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from bsattack import challenge, challenge_attack
+from madry_models import checkpoint as ckpt
+
+LEADERBOARDS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "leaderboards.json")
+
+
+def published(dataset, path=LEADERBOARDS_PATH):
+    """The published boards of ``dataset`` (source, threat model, white_box, black_box), or
+    None when its challenge has none (Fashion-MNIST)."""
+    with open(path) as handle:
+        boards = json.load(handle)
+    return boards.get(dataset)
+
+
+@dataclass(frozen=True)
+class Row:
+    attack: str
+    accuracy: float      # in [0, 1]
+    largest_linf: float  # in file units
+
+
+def project_rows(dataset, checkpoint, split, n, attacks, restarts, cw_restarts, seed,
+                 cw_iterations, batch_size, echo, progress_for):
+    """Natural accuracy, then the accuracy under each attack, on the first ``n`` test images
+    (``restarts`` for PGD, ``cw_restarts`` for C&W).  ``progress_for(length, label)`` returns
+    a progress bar (a context manager with ``update(k)``)."""
+    rules = challenge.challenge_for(dataset)
+    clean_file, labels = challenge.clean_test_images(split, dataset, n)
+    natural = challenge.predict(dataset, checkpoint, split.test_x[:n], rules.batch_size)
+    rows = [Row("no attack (natural accuracy)", float(np.mean(natural == labels)), 0.0)]
+    for name in attacks:
+        settings = challenge_attack.settings_for(
+            name, dataset, cw_restarts if name == "cw" else restarts, seed, cw_iterations)
+        with progress_for(n * settings.restarts, settings.label()) as bar:
+            adv = challenge_attack.adversarial_examples(settings, checkpoint, split, n,
+                                                        batch_size, echo=echo,
+                                                        progress=bar.update)
+        largest = challenge.check_attack(challenge_attack.to_file_units(dataset, adv),
+                                         clean_file, dataset)
+        predictions = challenge.predict(dataset, checkpoint, adv, rules.batch_size)
+        rows.append(Row(settings.describe(), float(np.mean(predictions == labels)), largest))
+        echo(f"{settings.label()}: {100 * rows[-1].accuracy:.2f}%")
+    return rows
+
+
+def _checkpoint_label(checkpoint):
+    prefix = ckpt.resolve_prefix(checkpoint)
+    return f"{prefix} (sha256 {ckpt.content_hash(checkpoint)[:12]}…)"
+
+
+def render(dataset, checkpoint, n, rows, command=None):
+    """Markdown: the project's rows, the published white-box board with the project's
+    (white-box) rows inserted at their rank, marked, and the black-box board; with sources."""
+    boards = published(dataset)
+    eps = challenge.challenge_for(dataset).eps
+    lines = [f"# {dataset} challenge leaderboard and this project's attacks", ""]
+    if command:
+        lines += [f"Command: `{command}`", ""]
+    lines += [f"**This project's rows come from checkpoint {_checkpoint_label(checkpoint)}**, "
+              f"evaluated on the first {n} {dataset} test images at L∞ ε = {eps:g} (file units), "
+              f"with the challenge's validity checks. The published rows are accuracies of the "
+              f"challenge's secret model on all 10,000 test images.", "",
+              "| attack (this project) | accuracy | largest L∞ |", "| --- | --- | --- |"]
+    lines += [f"| {r.attack} | {100 * r.accuracy:.2f}% | {r.largest_linf:.4f} |" for r in rows]
+    if boards is None:
+        lines += ["", f"No published leaderboard exists for {dataset}."]
+        return "\n".join(lines) + "\n"
+    ours = [dict(attack=r.attack, submitter="**this project**", accuracy=100 * r.accuracy,
+                 date=f"first {n} images", rank="—") for r in rows[1:]]
+    for kind in ("white_box", "black_box"):
+        board = boards[kind]
+        merged = sorted(board["entries"] + (ours if kind == "white_box" else []),
+                        key=lambda e: e["accuracy"])
+        lines += ["", f"## Published {kind.replace('_', '-')} leaderboard: {board['model']}", "",
+                  f"Threat model: {boards['threat_model']}. Source: {boards['source']}.", "",
+                  "| # | attack | submitter | accuracy | date |", "| --- | --- | --- | --- | --- |"]
+        lines += [f"| {e['rank']} | {e['attack']} | {e['submitter']} | {e['accuracy']:.2f}% | "
+                  f"{e['date']} |" for e in merged]
+    return "\n".join(lines) + "\n"
+

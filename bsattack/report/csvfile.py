@@ -1,0 +1,19 @@
+"""CSV files of report rows, with ``#`` comment lines saying what made them; written atomically."""
+import csv
+
+from bsattack.atomic import write_atomic
+
+
+def _cell(value):
+    return f"{value:.6g}" if isinstance(value, float) else value
+
+
+def write_csv(path, rows, columns, header=()):
+    def write(handle):
+        for line in header:
+            handle.write(f"# {line}\n")
+        writer = csv.DictWriter(handle, columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({c: _cell(r[c]) for c in columns} for r in rows)
+    write_atomic(path, write, mode="w")
+    return path

@@ -1,0 +1,140 @@
+"""The shift-family table: accuracy and attack success at ε for every setting (the paper's
+x' = αx + β points and the :mod:`bsattack.shifts` families), each against the original test
+set, with the blind-spot verdict, and optionally the detectability of each setting
+(:mod:`bsattack.detect`) next to its rise in success.
+
+Accuracy is measured on the first ``accuracy_n`` test images (a forward pass, so it can use
+many more images than the attack; default: the attacked N).
+A setting is a **blind spot** when its accuracy stays within 1 point of the original's and its
+success at ε rises by more than two standard errors of the difference of the two rates
+(pooled two-proportion standard error over the attacked images), so noise on N images is not
+read as a rise.  A family is a blind-spot family when at least one of its strengths is.
+
+Public API: ``run_settings(...)`` -> summaries, ``shift_rows(summaries)``,
+``family_verdicts(rows)``, ``write_table(rows, stem, header, extra_columns)``.
+"""
+import csv
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from bsattack import models
+from bsattack.experiment import run_blindspot
+from bsattack.transforms import to_01, to_pm
+
+ACCURACY_TOLERANCE = 0.01       # "within 1 point of the original"
+RISE_SIGMAS = 2.0
+COLUMNS = ["setting", "family", "strength", "accuracy", "accuracy_n", "accuracy_change",
+           "attacked", "success_eps", "success_rise", "rise_se", "blind_spot", "why"]
+
+
+def accuracies(dataset, checkpoint, settings, images01, labels, batch_size=500):
+    """{label: accuracy} of ``checkpoint`` on each setting's shifted ``images01``, in one
+    session."""
+    graph = tf.compat.v1.Graph()
+    out = {}
+    with graph.as_default(), models.new_session(graph) as sess:
+        model = models.load(sess, dataset, checkpoint)
+        for s in settings:
+            x = to_01(s.apply(to_pm(images01)))
+            predictions = models.run_batched(sess, model.predictions, model.x01, x, batch_size)
+            out[s.label] = float(np.mean(predictions == labels))
+    return out
+
+
+def run_settings(dataset, checkpoint, settings, attack, n, attack_settings, split, cache_dir,
+                 echo, accuracy_n=None):
+    """{label: summary} of every setting (the original first), through ``run_blindspot``;
+    ``accuracy`` (and ``accuracy_n``) from the first ``accuracy_n`` test images when given."""
+    big = (accuracies(dataset, checkpoint, settings, split.test_x[:accuracy_n],
+                      split.test_y[:accuracy_n]) if accuracy_n else {})
+    out = {}
+    for i, s in enumerate(settings):
+        echo(f"[{i + 1}/{len(settings)}] {dataset} {s.label}")
+        result = run_blindspot(dataset, checkpoint, s.alpha, s.beta, attack, n,
+                               settings=attack_settings, split=split, cache_dir=cache_dir,
+                               echo=echo, transform=s.shift)
+        summary = result.summary()
+        if big:
+            summary.update(accuracy=big[s.label], accuracy_attacked_n=summary["accuracy"])
+        out[s.label] = {**summary, "setting": s.label, "family": s.family,
+                        "strength": s.strength, "accuracy_n": accuracy_n or n}
+    return out
+
+
+def _rise_se(p0, n0, p1, n1):
+    if not n0 or not n1:
+        return float("nan")
+    pooled = (p0 * n0 + p1 * n1) / (n0 + n1)
+    return math.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / n0 + 1 / n1))
+
+
+def shift_rows(summaries):
+    """One row per setting with its change against the 'original' summary and the verdict."""
+    base = summaries["original"]
+    rows = []
+    for label, s in summaries.items():
+        change = s["accuracy"] - base["accuracy"]
+        rise = s["success_eps"] - base["success_eps"]
+        se = _rise_se(base["success_eps"], base["attacked"], s["success_eps"], s["attacked"])
+        keeps = abs(change) <= ACCURACY_TOLERANCE + 1e-12
+        rises = rise > RISE_SIGMAS * se
+        if label == "original":
+            verdict, why = "", "reference"
+        else:
+            verdict = "yes" if keeps and rises else "no"
+            why = "; ".join(filter(None, [
+                "" if keeps else f"accuracy changes {100 * change:+.1f} pts",
+                "" if rises else f"success rise {100 * rise:+.1f} pts ≤ {RISE_SIGMAS:g} SE"]))
+        rows.append({"setting": label, "family": s["family"], "strength": s["strength"],
+                     "accuracy": s["accuracy"], "accuracy_n": s.get("accuracy_n", s.get("n", "")),
+                     "accuracy_change": change,
+                     "attacked": s["attacked"], "success_eps": s["success_eps"],
+                     "success_rise": rise, "rise_se": se, "blind_spot": verdict, "why": why})
+    return rows
+
+
+def family_verdicts(rows):
+    """{family: list of the strengths that are blind spots} for every family in ``rows``."""
+    out = {}
+    for r in rows:
+        if r["setting"] == "original":
+            continue
+        out.setdefault(r["family"], [])
+        if r["blind_spot"] == "yes":
+            out[r["family"]].append(r["strength"] or r["setting"])
+    return out
+
+
+def _fmt(key, value):
+    if not isinstance(value, float):
+        return str(value)
+    if key in ("accuracy_change", "success_rise"):
+        return f"{100 * value:+.1f}"
+    if key in ("accuracy", "success_eps", "rise_se"):
+        return f"{100 * value:.1f}"
+    return f"{value:.3f}"
+
+
+def write_table(rows, stem, header, extra_columns=()):
+    """``stem``.md (with the family verdicts) and ``stem``.csv; percentages in points."""
+    columns = COLUMNS + list(extra_columns)
+    with open(stem + ".csv", "w", newline="") as handle:
+        for line in header:
+            handle.write(f"# {line}\n")
+        writer = csv.DictWriter(handle, columns, extrasaction="ignore")
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({c: _fmt(c, r.get(c, "")) for c in columns})
+    lines = [f"<!-- {line} -->" for line in header] + [
+        "", "Percentages in points; a blind spot = accuracy within 1 point of the original and "
+            f"success at ε up by more than {RISE_SIGMAS:g} standard errors.", "",
+        "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_fmt(c, r.get(c, "")) or "—" for c in columns) + " |" for r in rows]
+    lines += ["", "| family | blind spot at strengths |", "|---|---|"]
+    lines += [f"| {f} | {', '.join(v) if v else 'none'} |"
+              for f, v in family_verdicts(rows).items()]
+    with open(stem + ".md", "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    return stem

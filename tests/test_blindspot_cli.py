@@ -1,0 +1,153 @@
+"""Success accounting of the blind-spot experiment vs a brute-force loop, its cache, and the
+`blindspot` / `tables` commands (errors and an end-to-end run on the fixtures)."""
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from bsattack import experiment
+from bsattack.attacks.cw_linf import CWSettings
+from bsattack.attacks.pgd import PGDSettings
+from cli import main
+from test_attacks import PlainModel
+
+PGD = PGDSettings(steps=3, step_size=0.01, batch_size=64)
+
+
+@pytest.fixture(scope="module")
+def fashion(small_checkpoint, small_split):
+    return small_checkpoint("fashion"), small_split("fashion")
+
+
+def brute_force(plain, split, result, alpha, beta, eps):
+    """The paper's accounting, image by image, from the stored adversarial examples."""
+    attacked = hits_eps = hits_alpha = 0
+    correct = 0
+    for i in range(len(result.label)):
+        x = (split.test_x[i].astype(np.float64) - 0.5) * alpha + beta
+        label = split.test_y[i]
+        if plain.predict(x[None].astype(np.float32) + 0.5)[0] != label:
+            continue
+        correct += 1
+        attacked += 1
+        adv = result.adversarial[i]
+        fooled = plain.predict(adv[None] + 0.5)[0] != label
+        dist = np.max(np.abs(adv.astype(np.float64) - x))
+        hits_eps += fooled and dist <= eps + 1e-6
+        hits_alpha += fooled and dist <= alpha * eps + 1e-6
+    n = len(result.label)
+    return correct / n, hits_eps / attacked, hits_alpha / attacked
+
+
+@pytest.mark.parametrize("attack,settings", [("pgd", PGD),
+                                             ("cw", CWSettings(max_iterations=10, batch_size=20))])
+def test_accounting_matches_brute_force(fashion, tmp_path, attack, settings):
+    checkpoint, split = fashion
+    n = 40 if attack == "pgd" else 20
+    result = experiment.run_blindspot("fashion", checkpoint, 0.9, 0.05, attack, n,
+                                      settings=settings, split=split, cache_dir=None,
+                                      show_progress=False, echo=lambda *_: None)
+    plain = PlainModel("fashion", checkpoint)
+    accuracy, success_eps, success_alpha = brute_force(plain, split, result, 0.9, 0.05, 0.1)
+    s = result.summary()
+    assert s["accuracy"] == pytest.approx(accuracy)
+    assert s["success_eps"] == pytest.approx(success_eps)
+    assert s["success_alpha_eps"] == pytest.approx(success_alpha)
+    assert s["attacked"] == round(accuracy * n)
+    assert s["success_eps"] >= s["success_alpha_eps"]
+    assert (result.linf[~result.correct] == np.inf).all()
+
+
+def test_cache_is_reused_and_invalidated(fashion, tmp_path, monkeypatch):
+    checkpoint, split = fashion
+    calls = []
+    real = experiment.make_attack
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(experiment, "make_attack", counting)
+
+    def run(alpha=0.9, beta=0.0, settings=PGD, n=30, chunk_size=20):
+        return experiment.run_blindspot("fashion", checkpoint, alpha, beta, "pgd", n,
+                                        settings=settings, split=split, cache_dir=str(tmp_path),
+                                        chunk_size=chunk_size, show_progress=False,
+                                        echo=lambda *_: None)
+    first = run()
+    assert len(calls) == 1
+    again = run()
+    assert len(calls) == 1                                   # everything from the cache
+    np.testing.assert_array_equal(first.adversarial, again.adversarial)
+    np.testing.assert_array_equal(first.success_eps, again.success_eps)
+    run(n=40)                                                # resumes: only the new chunk
+    assert len(calls) == 2
+    run(beta=0.05)                                           # other (α, β)
+    assert len(calls) == 3
+    run(settings=PGDSettings(steps=4, step_size=0.01, batch_size=64))   # other budget
+    assert len(calls) == 4
+    run(settings=PGDSettings(steps=3, step_size=0.01, batch_size=32))   # batch size: same result
+    assert len(calls) == 4
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--alpha", "1.2"], "alpha must be in (0, 1]"),
+    (["--alpha", "0.9", "--beta", "0.2"], "|beta| must be <= (1 - alpha)/2 = 0.05"),
+    (["--n", "0"], "'--n': 0 is not in the range x>=1"),
+    (["--n", "-5"], "'--n': -5 is not in the range x>=1"),
+])
+def test_bad_input_is_one_clear_line(args, fragment):
+    result = CliRunner().invoke(main, ["blindspot", *args])
+    assert result.exit_code != 0
+    lines = [line for line in result.output.strip().splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1 and fragment in lines[0], result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_more_images_than_the_test_set(fashion, fixture_data_dir):
+    checkpoint, _ = fashion
+    result = CliRunner().invoke(main, ["blindspot", "--dataset", "fashion", "--n", "501",
+                                       "--checkpoint", checkpoint, "--data-dir", fixture_data_dir,
+                                       "--validation-size", "100"])
+    assert result.exit_code == 1
+    assert "Error: --n 501 is more than the 500 test images" in result.output
+
+
+def test_blindspot_and_tables_commands_end_to_end(fashion, fixture_data_dir, tmp_path):
+    checkpoint, split = fashion
+    common = ["--dataset", "fashion", "--attack", "pgd", "--pgd-steps", "3", "--n", "30",
+              "--checkpoint", checkpoint, "--data-dir", fixture_data_dir,
+              "--validation-size", "100", "--cache-dir", str(tmp_path / "cache")]
+    out = tmp_path / "one"
+    result = CliRunner().invoke(main, ["blindspot", "--alpha", "0.9", "--beta", "0.05",
+                                       "--out", str(out), *common])
+    assert result.exit_code == 0, result.output
+    stem = str(out / "fashion_pgd_a0.9_b0.05")
+    with open(stem + ".json") as handle:
+        record = json.load(handle)
+    images = record["images"]
+    assert len(images) == 30
+    attacked = [r for r in images if r["correct"]]
+    rate = np.mean([r["success_eps"] for r in attacked])
+    assert record["summary"]["success_eps"] == pytest.approx(rate)
+    assert f"{100 * rate:.2f}% at ε=0.1" in result.output
+    assert all(r["prediction"] == r["label"] for r in attacked)
+    with open(stem + ".csv") as handle:
+        rows = [line for line in handle.read().splitlines() if not line.startswith("#")]
+    assert len(list(csv.DictReader(rows))) == 30
+    assert os.path.getsize(stem + ".png") > 0
+
+    result = CliRunner().invoke(main, ["tables", "--out", str(tmp_path / "tables"), *common])
+    assert result.exit_code == 0, result.output
+    table = (tmp_path / "tables" / "table3_fashion_pgd.csv").read_text().splitlines()
+    data_rows = list(csv.DictReader([line for line in table if not line.startswith("#")]))
+    assert [(float(r["alpha"]), float(r["beta"])) for r in data_rows] == [
+        (1.0, 0.0), (0.95, 0.0), (0.95, 0.025), (0.9, 0.0), (0.9, 0.05)]
+    shown = next(r for r in data_rows if r["beta"] == "0.05")
+    assert float(shown["success_eps"]) == pytest.approx(100 * rate, abs=0.006)  # same cache
+    assert shown["paper_success_eps"] == "62.60"
+    assert any(line.startswith("# command: ") for line in table)
+    assert os.path.exists(tmp_path / "tables" / "figure4_fashion_pgd.png")
+    assert "INCOMPLETE" not in (tmp_path / "tables" / "table3_fashion_pgd.md").read_text()
