@@ -14,7 +14,6 @@ import zipfile
 from dataclasses import dataclass
 
 import numpy as np
-import tensorflow as tf
 
 from bsattack import models
 from bsattack.atomic import write_atomic
@@ -130,15 +129,6 @@ def save_text_atomic(path, text):
     write_atomic(path, lambda handle: handle.write(text), mode="w")
 
 
-def predict(dataset, checkpoint, x01, batch_size):
-    """int64 predicted labels of ``checkpoint`` on images in [0, 1], in a graph of its own."""
-    graph = tf.compat.v1.Graph()
-    with graph.as_default(), models.new_session(graph) as sess:
-        model = models.load(sess, dataset, checkpoint)
-        return models.run_batched(sess, model.predictions, model.x01, x01,
-                                  batch_size).astype(np.int64)
-
-
 def evaluate(dataset, checkpoint, attack_file, split, n=CHALLENGE_SIZE, pred_out="pred.npy",
              echo=print):
     """run_attack.py: validate ``attack_file``, print the accuracy of ``checkpoint`` on it,
@@ -150,7 +140,7 @@ def evaluate(dataset, checkpoint, attack_file, split, n=CHALLENGE_SIZE, pred_out
     rules = challenge_for(dataset)
     echo(f"{len(x_adv)} images, largest L∞ perturbation {largest:.6f} (ε = {rules.eps:g})")
     inputs = (x_adv.astype(np.float64) / rules.high).astype(np.float32)
-    predictions = predict(dataset, checkpoint, inputs, rules.batch_size)
+    predictions = models.predict(dataset, checkpoint, inputs, rules.batch_size)
     accuracy = float(np.sum(predictions == labels)) / len(labels)
     echo("Accuracy: {:.2f}%".format(100.0 * accuracy))
     save_atomic(pred_out, predictions)

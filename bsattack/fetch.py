@@ -35,7 +35,8 @@ def _open(url):
         raise BsattackError(f"cannot download {url}: {exc.reason} "
                             f"(offline or host unreachable?)") from None
     except (socket.timeout, OSError) as exc:
-        raise BsattackError(f"cannot download {url}: {exc} (offline or host unreachable?)") from None
+        raise BsattackError(f"cannot download {url}: {exc} "
+                            f"(offline or host unreachable?)") from None
 
 
 def _progress(total, label):

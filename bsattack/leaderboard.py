@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bsattack import challenge, challenge_attack
+from bsattack import challenge, challenge_attack, models
 from madry_models import checkpoint as ckpt
 
 LEADERBOARDS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "leaderboards.json")
@@ -39,7 +39,7 @@ def project_rows(dataset, checkpoint, split, n, attacks, restarts, cw_restarts, 
     a progress bar (a context manager with ``update(k)``)."""
     rules = challenge.challenge_for(dataset)
     clean_file, labels = challenge.clean_test_images(split, dataset, n)
-    natural = challenge.predict(dataset, checkpoint, split.test_x[:n], rules.batch_size)
+    natural = models.predict(dataset, checkpoint, split.test_x[:n], rules.batch_size)
     rows = [Row("no attack (natural accuracy)", float(np.mean(natural == labels)), 0.0)]
     for name in attacks:
         settings = challenge_attack.settings_for(
@@ -50,7 +50,7 @@ def project_rows(dataset, checkpoint, split, n, attacks, restarts, cw_restarts, 
                                                         progress=bar.update)
         largest = challenge.check_attack(challenge_attack.to_file_units(dataset, adv),
                                          clean_file, dataset)
-        predictions = challenge.predict(dataset, checkpoint, adv, rules.batch_size)
+        predictions = models.predict(dataset, checkpoint, adv, rules.batch_size)
         rows.append(Row(settings.describe(), float(np.mean(predictions == labels)), largest))
         echo(f"{settings.label()}: {100 * rows[-1].accuracy:.2f}%")
     return rows
@@ -62,8 +62,8 @@ def _checkpoint_label(checkpoint):
 
 
 def render(dataset, checkpoint, n, rows, command=None):
-    """Markdown: the project's rows, the published white-box board with the project's
-    (white-box) rows inserted at their rank, marked, and the black-box board; with sources."""
+    """Markdown: the project's rows, then the published white-box and black-box boards as
+    published, with sources (kept apart: the project's rows may measure another network)."""
     boards = published(dataset)
     eps = challenge.challenge_for(dataset).eps
     lines = [f"# {dataset} challenge leaderboard and this project's attacks", ""]
@@ -72,22 +72,20 @@ def render(dataset, checkpoint, n, rows, command=None):
     lines += [f"**This project's rows come from checkpoint {_checkpoint_label(checkpoint)}**, "
               f"evaluated on the first {n} {dataset} test images at L∞ ε = {eps:g} (file units), "
               f"with the challenge's validity checks. The published rows are accuracies of the "
-              f"challenge's secret model on all 10,000 test images.", "",
+              f"challenge's secret model on all 10,000 test images: unless that checkpoint is "
+              f"the official secret model, the two sets of rows measure different networks.", "",
               "| attack (this project) | accuracy | largest L∞ |", "| --- | --- | --- |"]
     lines += [f"| {r.attack} | {100 * r.accuracy:.2f}% | {r.largest_linf:.4f} |" for r in rows]
     if boards is None:
         lines += ["", f"No published leaderboard exists for {dataset}."]
         return "\n".join(lines) + "\n"
-    ours = [dict(attack=r.attack, submitter="**this project**", accuracy=100 * r.accuracy,
-                 date=f"first {n} images", rank="—") for r in rows[1:]]
     for kind in ("white_box", "black_box"):
         board = boards[kind]
-        merged = sorted(board["entries"] + (ours if kind == "white_box" else []),
-                        key=lambda e: e["accuracy"])
+        entries = sorted(board["entries"], key=lambda e: e["accuracy"])
         lines += ["", f"## Published {kind.replace('_', '-')} leaderboard: {board['model']}", "",
                   f"Threat model: {boards['threat_model']}. Source: {boards['source']}.", "",
                   "| # | attack | submitter | accuracy | date |", "| --- | --- | --- | --- | --- |"]
         lines += [f"| {e['rank']} | {e['attack']} | {e['submitter']} | {e['accuracy']:.2f}% | "
-                  f"{e['date']} |" for e in merged]
+                  f"{e['date']} |" for e in entries]
     return "\n".join(lines) + "\n"
 

@@ -37,6 +37,12 @@ def test_distances(emb, alpha=1.0, beta=0.0, k=distance.DEFAULT_K, p=distance.DE
     return found.mean
 
 
+def kl_group(per_class, seed, method, grid, perplexity):
+    """Cache folder of one K-L setting (so that several settings coexist)."""
+    return (f"kl/{method}-perplexity{perplexity:g}-grid{grid}-"
+            f"{'all' if per_class is None else per_class}-seed{seed}")
+
+
 def class_divergences(emb, per_class=None, seed=0, method="opentsne", grid=divergence.DEFAULT_GRID,
                       perplexity=divergence.DEFAULT_PERPLEXITY, echo=print):
     """Eq. 3 for every class (a list of :class:`bsattack.divergence.ClassKL`); the train and
@@ -44,12 +50,13 @@ def class_divergences(emb, per_class=None, seed=0, method="opentsne", grid=diver
     store = results_store(emb)
     train_y, test_y = emb.split.train_y, emb.split.test_y
     train, test = emb.get("train"), emb.get("test")
+    prefix = kl_group(per_class, seed, method, grid, perplexity)
     results = []
     for label in np.unique(train_y):
         rng = np.random.default_rng([seed, int(label)])
         tr = divergence.subsample(np.flatnonzero(train_y == label), per_class, rng)
         te = divergence.subsample(np.flatnonzero(test_y == label), per_class, rng)
-        name = f"kl/class{int(label)}"
+        name = f"{prefix}/class{int(label)}"
         key = {"per_class": per_class, "seed": seed, "method": method, "grid": grid,
                "perplexity": float(perplexity), "n_train": len(tr), "n_test": len(te)}
         cached = store.get(name, key, {"kl": (2,)})

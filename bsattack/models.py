@@ -85,10 +85,14 @@ def run_batched(sess, tensors, x01_placeholder, images, batch_size=500, progress
     return results[0] if single else results
 
 
-def accuracy(dataset, checkpoint, images, labels, batch_size=500):
-    """Natural accuracy of ``checkpoint`` on ``images`` ([0,1]) in a graph of its own."""
+def predict(dataset, checkpoint, images, batch_size=500):
+    """int64 predicted labels of ``checkpoint`` on ``images`` ([0,1]), in a graph of its own."""
     graph = tf1.Graph()
     with graph.as_default(), new_session(graph) as sess:
         model = load(sess, dataset, checkpoint)
-        predictions = run_batched(sess, model.predictions, model.x01, images, batch_size)
-    return float(np.mean(predictions == labels))
+        return run_batched(sess, model.predictions, model.x01, images, batch_size).astype(np.int64)
+
+
+def accuracy(dataset, checkpoint, images, labels, batch_size=500):
+    """Natural accuracy of ``checkpoint`` on ``images`` ([0,1])."""
+    return float(np.mean(predict(dataset, checkpoint, images, batch_size) == labels))

@@ -23,6 +23,7 @@ resumption, and the natural / adversarial batch accuracy and loss between checkp
 """
 import json
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -238,6 +239,7 @@ def _new_window():
 def _loop(sess, net, split, schedule, settings, out, log, step, echo):
     window = _new_window()
     status = {"text": ""}
+    interactive = sys.stdout.isatty()
     augment = augmentation.make(settings.augment, settings.seed)
     with click.progressbar(length=settings.steps - step, label="train", show_eta=True,
                            item_show_func=lambda _: status["text"]) as bar:
@@ -258,6 +260,8 @@ def _loop(sess, net, split, schedule, settings, out, log, step, echo):
             bar.update(1)
             if step % settings.save_every == 0 or step == settings.steps:
                 _save(sess, net, out, log, step, window, settings.eps > 0)
+                if not interactive:      # no bar drawn (nohup, CI): one line per checkpoint
+                    echo(f"{status['text']} ({window['batches']} batches); saved")
                 window = _new_window()
     last = log["history"][-1]
     adversarial = f", adversarial {last['adv_acc']:.3f}" if last["adv_acc"] is not None else ""

@@ -167,7 +167,7 @@ def test_cifar_rules_in_0_255_units():
     x = clean.copy()
     x[clean <= 247] += 8.0                                   # exactly ε = 8/255 in [0,1] units
     assert challenge.check_attack(x.astype(np.float32), clean, "cifar10") == 8.0
-    x[0, 0, 0, 0] = clean[0, 0, 0, 0] + 8.0002 if clean[0, 0, 0, 0] < 240 else clean[0, 0, 0, 0] - 8.0002
+    x[0, 0, 0, 0] = clean[0, 0, 0, 0] + (8.0002 if clean[0, 0, 0, 0] < 240 else -8.0002)
     with pytest.raises(BsattackError, match="1 of 4 images are over budget"):
         challenge.check_attack(x, clean, "cifar10")
     with pytest.raises(BsattackError, match=r"Expected \[0, 255\]"):

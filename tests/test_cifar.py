@@ -3,6 +3,7 @@ independent numpy forward pass, safe readers for both official batch formats, fe
 and the CLI on a synthetic checkpoint and synthetic data."""
 import dataclasses
 import hashlib
+import json
 import os
 import pickle
 import re
@@ -266,15 +267,16 @@ def test_embed_command_caches_the_global_average_pool(synthetic_cifar, tmp_path)
     from bsattack.embed import Embeddings
     folder, (train_x, _, test_x, _) = synthetic_cifar
     result = CliRunner().invoke(cli.main, ["embed", "--dataset", "cifar10", "--checkpoint", SMALL,
-                                           "--data-dir", folder, "--cache-dir", str(tmp_path),
-                                           "--transform", "0.9", "0"])
+                                           "--natural-checkpoint", SMALL, "--extractor", "adv",
+                                           "--data-dir", folder,
+                                           "--cache-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "train alpha=1 beta=0: 40 x 16 embeddings" in result.output
     weights = ckpt.read_variables(SMALL, list(variable_shapes(SMALL_WIDTHS)))
     split = data.load("cifar10", folder, download=False)
     cached = Embeddings("cifar10", SMALL, split, str(tmp_path), echo=lambda *_: None)
     scaled = 0.9 * (test_x.astype(np.float64) / 255 - 0.5) + 0.5      # x' = αx + β in [-0.5, 0.5]
     for got, images in [(cached.get("train"), train_x / 255.0),
+                        (cached.get("test"), test_x / 255.0),
                         (cached.get("test", 0.9, 0.0), scaled)]:
         np.testing.assert_allclose(got, numpy_forward(weights, images)[1], rtol=1e-4, atol=1e-5)
 
@@ -308,3 +310,32 @@ def test_flat_input_gives_the_same_logits():
         model = models.load(sess, "cifar10", SMALL, x01=flat)
         logits = sess.run(model.logits, {flat: ref["images"].reshape(len(ref["images"]), -1)})
     np.testing.assert_allclose(logits, ref["logits"], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("attack", ["pgd", "cw"])
+def test_blindspot_command_on_cifar(synthetic_cifar, tmp_path, attack):
+    """The blind-spot experiment at ε = 8/255 on x' = 0.9x: accuracy equals the numpy forward
+    pass on the transformed images; every success is misclassified within its threshold."""
+    folder, (_, _, test_x, test_y) = synthetic_cifar
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli.main, [
+        "blindspot", "--dataset", "cifar10", "--checkpoint", SMALL, "--data-dir", folder,
+        "--alpha", "0.9", "--n", "20", "--attack", attack, "--max-iterations", "20",
+        "--pgd-steps", "20", "--pgd-step-size", str(2 / 255), "--cache-dir", str(tmp_path / "c"),
+        "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    (record,) = [f for f in os.listdir(out) if f.endswith(".json")]
+    with open(out / record) as handle:
+        run = json.load(handle)
+    summary, images = run["summary"], run["images"]
+    assert summary["eps"] == pytest.approx(8 / 255)
+    assert summary["alpha_eps"] == pytest.approx(0.9 * 8 / 255)
+    weights = ckpt.read_variables(SMALL, list(variable_shapes(SMALL_WIDTHS)))
+    scaled = 0.9 * (test_x[:20] / 255.0 - 0.5) + 0.5
+    correct = np.argmax(numpy_forward(weights, scaled)[0], 1) == test_y[:20]
+    assert [im["correct"] for im in images] == correct.tolist()
+    assert summary["attacked"] == correct.sum()
+    for im in images:
+        if im["success_eps"]:
+            assert im["linf"] <= 8 / 255 + 1e-4 and im["adv_prediction"] != im["label"]
+    assert any(im["success_eps"] for im in images)

@@ -72,3 +72,19 @@ def test_bad_settings_are_one_line_errors():
         divergence.kde_kl(pts, pts, grid=5)
     with pytest.raises(BsattackError, match="t-SNE method"):
         divergence.tsne_2d(pts, method="umap")
+
+
+def test_class_divergences_are_cached_per_setting(small_checkpoint, small_split, tmp_path,
+                                                  monkeypatch):
+    from bsattack import measures
+    from bsattack.embed import Embeddings
+    emb = Embeddings("mnist", small_checkpoint("mnist"), small_split("mnist"), tmp_path,
+                     echo=lambda m: None, show_progress=False)
+    quiet = {"grid": 10, "echo": lambda m: None}
+    first = measures.class_divergences(emb, per_class=15, **quiet)
+    other = measures.class_divergences(emb, per_class=25, **quiet)
+    assert [r.n_train for r in first] == [15] * 10 and [r.n_test for r in other] == [25] * 10
+    monkeypatch.setattr(divergence, "class_kl", lambda *a, **k: pytest.fail("recomputed"))
+    for per_class, want in ((15, first), (25, other)):
+        again = measures.class_divergences(emb, per_class=per_class, **quiet)
+        assert [r.kl for r in again] == [r.kl for r in want]

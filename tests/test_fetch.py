@@ -77,7 +77,8 @@ def checkpoint_files(small_checkpoint, inner):
     for name in sorted(os.listdir(src)):
         content = open(os.path.join(src, name), "rb").read()
         if name == "checkpoint":
-            content = content.replace(b'"checkpoint-300"', f'"models/{inner}/checkpoint-300"'.encode())
+            content = content.replace(b'"checkpoint-300"',
+                                      f'"models/{inner}/checkpoint-300"'.encode())
         members.append((f"models/{inner}/{name}", content))
     return members
 
@@ -255,7 +256,8 @@ def test_checkpoints_lists_manifest_and_presence(small_checkpoint, tmp_path, mon
     result = run(["checkpoints"], man, monkeypatch)
     assert result.exit_code == 0, result.output
     rows = {line.split()[0]: line.split() for line in result.output.splitlines()}
-    size = sum(os.path.getsize(folder / "mnist_secret" / f) for f in os.listdir(folder / "mnist_secret"))
+    present = folder / "mnist_secret"
+    size = sum(os.path.getsize(present / f) for f in os.listdir(present))
     assert rows["mnist_secret"][2:5] == ["yes", "300", f"{size / 1e6:.1f}"]
     assert rows["mnist_natural"][2:4] == ["no", "-"]
 
@@ -282,9 +284,10 @@ def test_shipped_manifest_is_complete():
 
 def fake_mnist_spec(monkeypatch, fixture_data_dir, base_url, corrupt=None):
     spec = datasets.get_spec("mnist")
-    files = {role: dataclasses.replace(
-        f, sha256=("0" * 64 if role == corrupt else sha256(os.path.join(fixture_data_dir, "mnist", f.name))))
-        for role, f in spec.files.items()}
+    def digest(role, f):
+        return "0" * 64 if role == corrupt else sha256(os.path.join(fixture_data_dir, "mnist",
+                                                                     f.name))
+    files = {role: dataclasses.replace(f, sha256=digest(role, f)) for role, f in spec.files.items()}
     monkeypatch.setitem(datasets.DATASETS, "mnist", dataclasses.replace(spec, base_url=base_url,
                                                                         files=files))
 

@@ -6,7 +6,7 @@ import sys
 import click
 import numpy as np
 
-from bsattack import challenge, challenge_attack, data
+from bsattack import challenge, challenge_attack, data, models
 from bsattack import leaderboard as board
 from bsattack.options import (batch_size_option, checkpoint_option, data_dir_option,
                               dataset_option, out_option, resolve_checkpoint, seed_option,
@@ -75,7 +75,7 @@ def attack(dataset, checkpoint, data_dir, batch_size, seed, validation_size, res
     clean, labels = challenge.clean_test_images(split, dataset, n)
     largest = challenge.check_attack(file_values, clean, dataset)
     challenge.save_atomic(out, file_values)
-    predictions = challenge.predict(dataset, path, adv, challenge.challenge_for(dataset).batch_size)
+    predictions = models.predict(dataset, path, adv, challenge.challenge_for(dataset).batch_size)
     click.echo(f"wrote {out}: {settings.describe()}; shape {file_values.shape}, largest L∞ "
                f"{largest:.4f}; accuracy of {path} on it: "
                f"{100 * np.mean(predictions == labels):.2f}% (score it with 'python cli.py "
