@@ -113,9 +113,8 @@ def plot(summaries, dataset, path, title=""):
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), constrained_layout=True)
     for ax, (key, label) in zip(axes, panels):
         x, y, values = _cells(summaries, key)
-        mesh = ax.pcolormesh(x, y, 100 * values, cmap="viridis", shading="flat",
-                             vmin=0 if key != "accuracy" else None,
-                             vmax=100 if key != "accuracy" else None)
+        mesh = ax.pcolormesh(x, y, 100 * values, cmap="viridis", shading="flat", vmin=0,
+                             vmax=100)          # one scale, so maps of two models compare
         fig.colorbar(mesh, ax=ax, label=f"{label} (%)")
         for s in summaries:
             ax.text(s["alpha"], s["beta"], f"{100 * s[key]:.0f}", ha="center", va="center",

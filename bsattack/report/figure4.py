@@ -31,8 +31,9 @@ def figure4(result, path, count=8):
             axes[row, col].imshow(image.reshape(side, side) + 0.5, cmap="gray", vmin=0, vmax=1)
         axes[0, col].set_title(f"#{result.index[i]} y={result.label[i]}", fontsize=7)
         found = np.isfinite(result.linf[i])
-        axes[1, col].set_title(f"L∞={result.linf[i]:.3f} → {result.adv_prediction[i]}"
-                               if found else "not found", fontsize=7)
+        axes[1, col].text(0.5, -0.04, f"L∞={result.linf[i]:.3f} → {result.adv_prediction[i]}"
+                          if found else "not found", fontsize=7, ha="center", va="top",
+                          transform=axes[1, col].transAxes)
     fig.suptitle(f"{result.dataset}: α={result.alpha:g}, β={result.beta:g}, "
                  f"ε={result.eps:g} ({result.attack})", fontsize=9)
     fig.tight_layout()
