@@ -27,33 +27,17 @@ def main():
 
 
 def _register():
-    from bsattack.commands import basic
-    main.add_command(basic.accuracy)
-    from bsattack.commands import fetching
-    main.add_command(fetching.fetch)
-    main.add_command(fetching.checkpoints)
-    main.add_command(fetching.fetch_data)
-    from bsattack.commands import challenge
-    main.add_command(challenge.evaluate)
-    main.add_command(challenge.attack)
-    main.add_command(challenge.leaderboard)
-    from bsattack.commands import distance
-    for command in (distance.embed, distance.distance_command,
-                    distance.blindspot_histogram_command, distance.kl, distance.figures):
+    from bsattack.commands import (basic, beyond, blindspot, challenge, distance, fetching,
+                                   reproduce, train)
+    for command in (basic.accuracy, fetching.fetch, fetching.checkpoints, fetching.fetch_data,
+                    challenge.evaluate, challenge.attack, challenge.leaderboard,
+                    distance.embed, distance.distance_command,
+                    distance.blindspot_histogram_command, distance.kl, distance.figures,
+                    train.train, train.export_weights, blindspot.blindspot, blindspot.tables,
+                    beyond.blindspot_map_command, beyond.shifts_command,
+                    beyond.detectability_command, beyond.countermeasure_command,
+                    reproduce.reproduce):
         main.add_command(command)
-    from bsattack.commands import train
-    main.add_command(train.train)
-    main.add_command(train.export_weights)
-    from bsattack.commands import blindspot
-    main.add_command(blindspot.blindspot)
-    main.add_command(blindspot.tables)
-    from bsattack.commands import beyond
-    main.add_command(beyond.blindspot_map_command)
-    main.add_command(beyond.shifts_command)
-    main.add_command(beyond.detectability_command)
-    main.add_command(beyond.countermeasure_command)
-    from bsattack.commands import reproduce
-    main.add_command(reproduce.reproduce)
 
 
 _register()

@@ -48,7 +48,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from bsattack.attacks.network import AttackSession
+from bsattack.attacks.network import AttackSession, flatten
 from bsattack.errors import BsattackError
 
 tf1 = tf.compat.v1
@@ -116,7 +116,7 @@ class CWSettings:
 
 @dataclass
 class CWResult:
-    adversarial: np.ndarray   # [N, d] in [-0.5, 0.5]: best example found (the input if none)
+    adversarial: np.ndarray   # [N, ...] in [-0.5, 0.5], the input's layout: best example found (the input if none)
     linf: np.ndarray          # [N] its L∞ distance to the input (inf if none found)
     found: np.ndarray         # [N] bool: a misclassified example was found
     grad_evals: np.ndarray    # [N] gradient evaluations (graph rows × steps) spent per image
@@ -238,14 +238,16 @@ class CarliniLinf:
         """Attack ``x_pm`` ([N,d] in [-0.5,0.5]) with true ``labels``; ``thresholds`` are the
         L∞ bounds success is decided at (ε, α·ε).  ``ids`` seed each image's noise start
         (default 0..N-1); ``progress(k)`` is called as images finish."""
-        return _Run(self, np.asarray(x_pm, np.float32), np.asarray(labels, np.int64),
-                    sorted(float(t) for t in thresholds),
-                    np.arange(len(x_pm)) if ids is None else np.asarray(ids), progress).result()
+        result = _Run(self, flatten(x_pm).astype(np.float32), np.asarray(labels, np.int64),
+                      sorted(float(t) for t in thresholds),
+                      np.arange(len(x_pm)) if ids is None else np.asarray(ids), progress).result()
+        result.adversarial = result.adversarial.reshape(np.shape(x_pm))
+        return result
 
     def step_rate(self, x_pm, labels, steps=5):
         """Row-gradient evaluations per second of the attack loop (bookkeeping included) with
         the batch full of ``x_pm`` (its first ``batch_size`` images), over ``steps`` steps."""
-        run = _Run(self, np.asarray(x_pm, np.float32), np.asarray(labels, np.int64), [],
+        run = _Run(self, flatten(x_pm).astype(np.float32), np.asarray(labels, np.int64), [],
                    np.arange(len(x_pm)), None)
         run._refill([], {}, [])
         run._step()                                         # warm-up

@@ -8,6 +8,7 @@ from a checkpoint, for the attack runners.
 """
 import time
 
+import numpy as np
 import tensorflow as tf
 
 from bsattack import models
@@ -32,6 +33,12 @@ def shared_logits_fn(dataset, model):
     return logits_fn
 
 
+def flatten(images):
+    """[N, ...] -> [N, d]: the layout the attack graphs work in."""
+    images = np.asarray(images)
+    return images.reshape(len(images), -1)
+
+
 class AttackSession:
     """A graph and session with ``dataset``'s network restored from ``checkpoint``.
 
@@ -47,7 +54,9 @@ class AttackSession:
         self.checkpoint = checkpoint
         self.graph = tf1.Graph()
         with self.graph.as_default():
-            self.model = models.build(dataset, checkpoint=checkpoint)
+            # attacks work on flat rows [N, d]; every builder reshapes its input itself
+            flat = tf1.placeholder(tf.float32, [None, get_spec(dataset).dim], name="x01")
+            self.model = models.build(dataset, flat, checkpoint=checkpoint)
             self.x01 = self.model.x01
             self.logits_fn = shared_logits_fn(dataset, self.model)
             self.y = tf1.placeholder(tf.int64, [None], name="labels")
@@ -68,12 +77,13 @@ class AttackSession:
         return self.sess
 
     def predict(self, x01, batch_size=500):
-        """Predicted labels of images in [0, 1]."""
-        return models.run_batched(self.sess, self.model.predictions, self.x01, x01, batch_size)
+        """Predicted labels of images in [0, 1] (any layout)."""
+        return models.run_batched(self.sess, self.model.predictions, self.x01, flatten(x01),
+                                  batch_size)
 
     def gradient_rate(self, x01, labels, repeats=3):
         """Image-gradients per second of :attr:`raw_gradient` on this batch (after a warm-up)."""
-        feed = {self.x01: x01, self.y: labels}
+        feed = {self.x01: flatten(x01), self.y: labels}
         self.sess.run(self.raw_gradient, feed)
         start = time.perf_counter()
         for _ in range(repeats):

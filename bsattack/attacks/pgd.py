@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import tensorflow as tf
 
-from bsattack.attacks.network import AttackSession
+from bsattack.attacks.network import AttackSession, flatten
 from bsattack.errors import BsattackError
 
 tf1 = tf.compat.v1
@@ -119,7 +119,10 @@ class LinfPGD:
         self.net.start()
 
     def attack(self, x01, labels, eps, progress=None):
-        """Attack ``x01`` ([N,d] in [0,1]) with true ``labels`` at L∞ budget ``eps``."""
+        """Attack ``x01`` ([N, ...] in [0,1]) with true ``labels`` at L∞ budget ``eps``; the
+        examples come back in the input's layout."""
+        shape = np.shape(x01)
+        x01 = flatten(x01)
         n = len(x01)
         best = np.array(x01, dtype=np.float32, copy=True)
         best_loss = np.full(n, -np.inf)
@@ -144,7 +147,7 @@ class LinfPGD:
                 if progress is not None:
                     progress(len(idx))
         linf = np.abs(best - x01).max(axis=1) if n else np.zeros(0)
-        return PGDResult(best, linf, fooled, grad_evals)
+        return PGDResult(best.reshape(shape), linf, fooled, grad_evals)
 
     def close(self):
         self.net.close()

@@ -2,6 +2,8 @@
 (bottom row), each titled with its L∞ distance."""
 import numpy as np
 
+from bsattack.datasets import get_spec
+
 
 def pick_examples(result, count=8):
     """Indices of up to ``count`` attacked images, successes at α·ε first, then at ε."""
@@ -20,7 +22,7 @@ def figure4(result, path, count=8):
     chosen = pick_examples(result, count)
     cols = max(len(chosen), 1)
     fig, axes = plt.subplots(2, cols, figsize=(1.6 * cols, 3.6), squeeze=False)
-    side = int(round(np.sqrt(result.transformed.shape[1])))
+    height, width, channels = get_spec(result.dataset).image_shape
     for col in range(cols):
         for row in range(2):
             axes[row, col].axis("off")
@@ -28,7 +30,9 @@ def figure4(result, path, count=8):
             continue
         i = chosen[col]
         for row, image in enumerate((result.transformed[i], result.adversarial[i])):
-            axes[row, col].imshow(image.reshape(side, side) + 0.5, cmap="gray", vmin=0, vmax=1)
+            picture = np.reshape(image, (height, width, channels)) + 0.5
+            axes[row, col].imshow(picture[..., 0] if channels == 1 else np.clip(picture, 0, 1),
+                                  cmap="gray", vmin=0, vmax=1)
         axes[0, col].set_title(f"#{result.index[i]} y={result.label[i]}", fontsize=7)
         found = np.isfinite(result.linf[i])
         axes[1, col].text(0.5, -0.04, f"L∞={result.linf[i]:.3f} → {result.adv_prediction[i]}"
