@@ -132,7 +132,12 @@ def test_invalid_files_are_refused_with_reason(clean, small_checkpoint, small_sp
     elif damage == "bool":
         x = x > 0.5
     elif damage == "object":
-        np.save(path, np.array([x, "payload"], dtype=object), allow_pickle=True)
+        # what np.save writes for an object array: a .npy header, then the pickled array
+        payload = np.array([x, "payload"], dtype=object)
+        with open(path, "wb") as handle:
+            np.lib.format.write_array_header_1_0(
+                handle, np.lib.format.header_data_from_array_1_0(payload))
+            pickle.dump(payload, handle, protocol=3)
     elif damage == "pickle":
         path.write_bytes(pickle.dumps(x))
     elif damage == "npz":
