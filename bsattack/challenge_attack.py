@@ -19,10 +19,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from bsattack import challenge
-from bsattack.data import PROJECT_ROOT
 from bsattack.datasets import get_spec
 from bsattack.errors import BsattackError
-from bsattack.h5store import H5Store
+from bsattack.h5store import CACHE_DIR, H5Store
 from madry_models import checkpoint as ckpt
 
 ATTACKS = ("pgd", "pgd-cw", "cw")
@@ -30,7 +29,6 @@ PGD_LOSS = {"pgd": "xent", "pgd-cw": "cw"}
 PGD_STEPS = {"mnist": (100, 0.01), "fashion": (100, 0.01), "cifar10": (20, 2.0 / 255)}
 CW_ITERATIONS = 100          # Adam steps per constant (li_attack.py: 1000), to fit a CPU
 CHUNK = 500                  # images per cached group: the unit of resume
-CACHE_DIR = os.path.join(PROJECT_ROOT, "cache")
 
 
 @dataclass(frozen=True)

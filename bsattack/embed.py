@@ -16,13 +16,11 @@ import numpy as np
 import tensorflow as tf
 
 from bsattack import models, transforms
-from bsattack.data import PROJECT_ROOT
-from bsattack.h5store import H5Store
+from bsattack.h5store import CACHE_DIR as DEFAULT_CACHE_DIR, H5Store
 from madry_models import checkpoint as ckpt
 
 tf1 = tf.compat.v1
 
-DEFAULT_CACHE_DIR = os.path.join(PROJECT_ROOT, "cache")
 VERSION = 1     # bump when the embedding computation changes
 
 

@@ -33,14 +33,13 @@ from bsattack.attacks.cw_linf import LINF_TOLERANCE, CarliniLinf, CWSettings
 from bsattack.attacks.pgd import LinfPGD, PGDSettings
 from bsattack.datasets import get_spec
 from bsattack.errors import BsattackError
-from bsattack.h5store import H5Store
+from bsattack.h5store import CACHE_DIR, H5Store
 from bsattack.transforms import blindspot, to_01, to_pm, validate
 from madry_models.checkpoint import content_hash
 
 ATTACKS = ("cw", "pgd")
 DEFAULT_N = 2000
 CHUNK_SIZE = 500
-CACHE_DIR = os.path.join(data.PROJECT_ROOT, "cache")
 
 
 def default_settings(attack):

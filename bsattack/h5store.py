@@ -14,6 +14,9 @@ import h5py
 import numpy as np
 
 
+CACHE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "cache")
+
+
 def _canonical(key):
     return json.dumps(key, sort_keys=True, default=str)
 

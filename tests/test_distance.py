@@ -92,7 +92,7 @@ def test_bin_table_counts_like_a_loop():
 
 
 def test_auroc_is_the_pairwise_probability():
-    from bsattack.report.blindspot_histogram import auroc
+    from bsattack.detect import auroc
     rng = np.random.default_rng(7)
     a, b = rng.normal(0, 1, 200), rng.normal(0.5, 1, 150)
     pairs = (b[None, :] > a[:, None]).mean() + 0.5 * (b[None, :] == a[:, None]).mean()

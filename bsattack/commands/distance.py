@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from bsattack import data, distance, divergence, measures, models, transforms
+from bsattack import data, detect, distance, divergence, measures, models, transforms
 from bsattack.commands.blindspot import attack_options, describe, make_settings
 from bsattack.embed import Embeddings
 from bsattack.experiment import CACHE_DIR, run_blindspot
@@ -168,7 +168,7 @@ def histogram_figures(ctx, extractors, alpha, beta, k, p, out_dir, header):
         emb = ctx.embeddings(extractor)
         original = measures.test_distances(emb, k=k, p=p)
         scaled = measures.test_distances(emb, alpha, beta, k=k, p=p)
-        auc = blindspot_histogram.auroc(original, scaled)
+        auc = detect.auroc(original, scaled)
         stem = os.path.join(out_dir, f"figure5{_panel(extractor)}_{ctx.dataset}_{extractor}")
         title = (f"{ctx.dataset}: D of the original vs the scaled test set (α={alpha:g}, "
                  f"β={beta:g})\nh: {os.path.basename(ctx.checkpoints[extractor])}; "

@@ -2,17 +2,10 @@
 test set (x' = αx + β) overlaid.  The paper only eyeballs them ("they barely differ"); the
 AUROC of D as a detector of the transform puts a number on it (0.5: indistinguishable)."""
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 from bsattack.report.csvfile import write_csv
 
 COLUMNS = ["bin_low", "bin_high", "original", "transformed"]
-
-
-def auroc(original, transformed):
-    """AUROC of "D is larger" as a detector of the transformed images."""
-    labels = np.r_[np.zeros(len(original)), np.ones(len(transformed))]
-    return float(roc_auc_score(labels, np.r_[original, transformed]))
 
 
 def histogram_rows(original, transformed, bins=40):
