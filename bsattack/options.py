@@ -47,5 +47,15 @@ def resolve_checkpoint(dataset, checkpoint=None, natural=False):
         return local
     if checkpoint and (os.sep in checkpoint or checkpoint.startswith(".")):
         raise BsattackError(f"checkpoint directory not found: {checkpoint}")
+    from bsattack import manifest  # it imports CHECKPOINTS_DIR from here
+    entry = manifest.load().get(name)
+    if entry is not None and entry.url:
+        click.echo(f"checkpoint '{name}' not in {CHECKPOINTS_DIR}; downloading it", err=True)
+        try:
+            return manifest.fetch_checkpoint(name)
+        except BsattackError as exc:
+            raise BsattackError(f"checkpoint '{name}' not found in {CHECKPOINTS_DIR} and the "
+                                f"download failed ({exc}); run 'python cli.py fetch {name}' "
+                                f"when online or pass --checkpoint DIR") from None
     raise BsattackError(f"checkpoint '{name}' not found (not a path, not in {CHECKPOINTS_DIR}); "
                         f"run 'python cli.py fetch {name}' or pass --checkpoint DIR")

@@ -330,3 +330,22 @@ def test_offline_data_errors(fixture_data_dir, tmp_path, monkeypatch):
     message = str(err.value)
     assert "\n" not in message and str(tmp_path / "empty") in message
     assert "offline or host unreachable" in message and "cli.py fetch-data mnist" in message
+
+
+def test_default_checkpoint_is_downloaded_when_missing(monkeypatch, tmp_path):
+    """A manifest name that is not in checkpoints/ is fetched (with a notice); a failed
+    download names the fetch command."""
+    from bsattack import manifest, options
+    from bsattack.errors import BsattackError
+    monkeypatch.setattr(options, "CHECKPOINTS_DIR", str(tmp_path))
+    fetched = []
+    monkeypatch.setattr(manifest, "fetch_checkpoint",
+                        lambda name: fetched.append(name) or str(tmp_path / name))
+    assert options.resolve_checkpoint("mnist") == str(tmp_path / "mnist_secret")
+    assert fetched == ["mnist_secret"]
+
+    def offline(name):
+        raise BsattackError("cannot download: offline")
+    monkeypatch.setattr(manifest, "fetch_checkpoint", offline)
+    with pytest.raises(BsattackError, match="fetch mnist_natural"):
+        options.resolve_checkpoint("mnist", natural=True)
