@@ -6,12 +6,12 @@ success at ε and α·ε over the paper's (α, β) grid, with the paper's number
 every setting through :func:`bsattack.experiment.run_blindspot` and rewrites both files after
 each one, so a partial run still leaves a valid (marked incomplete) table.
 """
-import csv
-import io
 import json
 import os
 
+from bsattack.atomic import write_atomic
 from bsattack.experiment import run_blindspot
+from bsattack.report.csvfile import write_csv
 
 PAPER_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "paper_tables.json")
 COLUMNS = ["alpha", "beta", "accuracy", "success_eps", "success_alpha_eps", "attacked",
@@ -35,7 +35,7 @@ def table_rows(summaries, dataset):
     for paper in paper_table(dataset)["rows"]:
         s = ours.get((paper["alpha"], paper["beta"]))
         rows.append({
-            "alpha": paper["alpha"], "beta": paper["beta"],
+            "alpha": str(paper["alpha"]), "beta": str(paper["beta"]),
             "accuracy": _pct(s["accuracy"]) if s else "",
             "success_eps": _pct(s["success_eps"]) if s else "",
             "success_alpha_eps": (_pct(s["success_alpha_eps"]) if s and paper["alpha"] < 1
@@ -62,26 +62,12 @@ def markdown(rows, dataset, header):
     return "\n".join(lines) + "\n"
 
 
-def csv_text(rows, header):
-    out = io.StringIO()
-    for line in header:
-        out.write(f"# {line}\n")
-    writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
-
-
 def write_table(summaries, dataset, stem, header):
     """Write ``stem``.md and ``stem``.csv; returns both paths."""
     rows = table_rows(summaries, dataset)
-    paths = (stem + ".md", stem + ".csv")
-    os.makedirs(os.path.dirname(os.path.abspath(stem)), exist_ok=True)
-    for path, text in zip(paths, (markdown(rows, dataset, header), csv_text(rows, header))):
-        with open(path + ".tmp", "w") as handle:
-            handle.write(text)
-        os.replace(path + ".tmp", path)
-    return paths
+    text = markdown(rows, dataset, header)
+    write_atomic(stem + ".md", lambda handle: handle.write(text), mode="w")
+    return stem + ".md", write_csv(stem + ".csv", rows, COLUMNS, header)
 
 
 def run_table(dataset, checkpoint, attack, n, settings, stem, header, data_dir=None,
