@@ -246,10 +246,12 @@ def test_fashion_adv_pgd100_matches_independent_loop(fashion_adv):
 
 @pytest.mark.slow
 def test_fashion_adv_cw_success_at_least_pgd(fashion_adv):
-    """Must-show: C&W L∞ success at ε ≥ PGD-100's on the same (first 200) images."""
+    """Must-show: C&W L∞ at the reference budget (1,000 Adam steps per constant) succeeds at ε
+    at least as often as PGD-100 on the same images (the first 100; about 45 min on 2 cores).
+    At 20 or 100 steps per constant it does not: results/README.md."""
     checkpoint, x, y, plain, result = fashion_adv
-    sub = np.flatnonzero(plain.predict(x[:200]) == y[:200])
-    cw = CarliniLinf("fashion", checkpoint, CWSettings(max_iterations=100))
+    sub = np.flatnonzero(plain.predict(x[:100]) == y[:100])
+    cw = CarliniLinf("fashion", checkpoint, CWSettings(max_iterations=cw_linf.MAX_ITERATIONS))
     cw_success = cw.attack(x[sub] - 0.5, y[sub], [0.1]).success(0.1).mean()
     pgd_success = result.misclassified[sub].mean()
     print(f"success at ε on {len(sub)} images: C&W L∞ {cw_success:.2%}, PGD-100 {pgd_success:.2%}")
