@@ -226,7 +226,8 @@ def _run_chunk(runner, attack, x, labels, ids, limits, progress):
 
 
 def _announce(runner, attack, settings, x, labels, missing, limits, echo):
-    """Print the budget and a worst-case time estimate from the measured gradient rate."""
+    """Print the budget and a time estimate (every image undecided until its budget ends) from
+    the measured gradient rate."""
     count = sum(stop - start for start, stop, _, _ in missing)
     probe = slice(0, min(settings.batch_size, len(x)))
     rate = runner.net.gradient_rate(to_01(x[probe]), labels[probe], repeats=2)
@@ -238,8 +239,8 @@ def _announce(runner, attack, settings, x, labels, missing, limits, echo):
         worst = count * settings.steps * settings.restarts * len(limits)
         budget = f"PGD-{settings.steps} (step {settings.step_size:g}, {settings.restarts} restart(s))"
     echo(f"{budget} on {count} images at thresholds {', '.join(f'{t:g}' for t in limits)}: "
-         f"at most {worst:,} gradient evaluations, ~{worst / rate / 60:.1f} min at the measured "
-         f"{rate:,.0f}/s (usually far less: decided images stop)")
+         f"about {worst:,} gradient evaluations if no image is decided early, "
+         f"~{worst / rate / 60:.1f} min at the measured {rate:,.0f}/s (less: decided images stop)")
 
 
 class _Null:

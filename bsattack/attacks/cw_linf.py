@@ -228,8 +228,9 @@ class CarliniLinf:
         self.net.start()
 
     def estimate(self, n):
-        """Worst-case gradient evaluations for ``n`` images: every initialisation ending in a
-        failed τ round after all constants (successful rounds add roughly as much again)."""
+        """Gradient evaluations for ``n`` images whose every initialisation ends in a τ round
+        that fails after all constants (the successful rounds before it add ~20-40%: 1,040
+        per image measured vs 840 estimated, fashion_adv, 20 steps per constant)."""
         s = self.settings
         per_job = n_constants(s.initial_const, s.largest_const) * s.max_iterations
         return n * len(s.inits) * per_job
