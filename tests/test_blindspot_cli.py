@@ -97,6 +97,8 @@ def test_cache_is_reused_and_invalidated(fashion, tmp_path, monkeypatch):
     (["--alpha", "0.9", "--beta", "0.2"], "|beta| must be <= (1 - alpha)/2 = 0.05"),
     (["--n", "0"], "'--n': 0 is not in the range x>=1"),
     (["--n", "-5"], "'--n': -5 is not in the range x>=1"),
+    (["--cw-inits", "gray,foo"], "'gray,foo': a comma-separated list of distinct starts"),
+    (["--cw-inits", "gray,gray"], "'gray,gray': a comma-separated list of distinct starts"),
 ])
 def test_bad_input_is_one_clear_line(args, fragment):
     result = CliRunner().invoke(main, ["blindspot", *args])
@@ -151,3 +153,22 @@ def test_blindspot_and_tables_commands_end_to_end(fashion, fixture_data_dir, tmp
     assert any(line.startswith("# command: ") for line in table)
     assert os.path.exists(tmp_path / "tables" / "figure4_fashion_pgd.png")
     assert "INCOMPLETE" not in (tmp_path / "tables" / "table3_fashion_pgd.md").read_text()
+
+
+def test_cw_inits_option_reaches_the_attack(fashion, fixture_data_dir, tmp_path):
+    """--cw-inits picks the C&W starts and their order, and they key the cache."""
+    checkpoint, _ = fashion
+    records = {}
+    for inits in ("noise,gray", "gray"):
+        out = tmp_path / inits.replace(",", "_")
+        result = CliRunner().invoke(main, [
+            "blindspot", "--dataset", "fashion", "--attack", "cw", "--max-iterations", "2",
+            "--n", "12", "--cw-inits", inits, "--checkpoint", checkpoint,
+            "--data-dir", fixture_data_dir, "--validation-size", "100",
+            "--cache-dir", str(tmp_path / "cache"), "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        with open(out / "fashion_cw_a1_b0.json") as handle:
+            records[inits] = json.load(handle)
+    assert records["gray"]["summary"]["settings"]["inits"] == ["gray"]
+    assert records["noise,gray"]["summary"]["settings"]["inits"] == ["noise", "gray"]
+    assert len(list((tmp_path / "cache").rglob("*.h5"))) == 2     # one cache file each

@@ -98,7 +98,7 @@ def _shifts(dataset, path, settings_list, attack, n, settings, split, cache_dir,
     return rows
 
 
-ATTACK_KEYS = ("attack", "max_iterations", "minimal", "pgd_steps", "pgd_step_size",
+ATTACK_KEYS = ("attack", "max_iterations", "minimal", "cw_inits", "pgd_steps", "pgd_step_size",
                "pgd_restarts", "pgd_loss", "batch_size", "seed")
 
 
