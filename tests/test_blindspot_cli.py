@@ -97,8 +97,9 @@ def test_cache_is_reused_and_invalidated(fashion, tmp_path, monkeypatch):
     (["--alpha", "0.9", "--beta", "0.2"], "|beta| must be <= (1 - alpha)/2 = 0.05"),
     (["--n", "0"], "'--n': 0 is not in the range x>=1"),
     (["--n", "-5"], "'--n': -5 is not in the range x>=1"),
-    (["--cw-inits", "gray,foo"], "'gray,foo': a comma-separated list of distinct starts"),
-    (["--cw-inits", "gray,gray"], "'gray,gray': a comma-separated list of distinct starts"),
+    (["--cw-inits", "gray,foo"], "C&W starts gray,foo: give distinct ones from noise,gray"),
+    (["--cw-inits", "gray,gray"], "C&W starts gray,gray: give distinct ones from noise,gray"),
+    (["--cw-inits", ","], "C&W starts (none): give distinct ones from noise,gray"),
 ])
 def test_bad_input_is_one_clear_line(args, fragment):
     result = CliRunner().invoke(main, ["blindspot", *args])

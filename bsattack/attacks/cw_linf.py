@@ -98,9 +98,10 @@ class CWSettings:
     def __post_init__(self):
         if self.mode not in MODES:
             raise BsattackError(f"unknown C&W mode '{self.mode}' (known: {', '.join(MODES)})")
-        unknown = set(self.inits) - set(INITS)
-        if unknown or not self.inits:
-            raise BsattackError(f"unknown C&W initialisation {sorted(unknown)} (known: {INITS})")
+        if (set(self.inits) - set(INITS) or not self.inits
+                or len(set(self.inits)) < len(self.inits)):
+            raise BsattackError(f"C&W starts {','.join(self.inits) or '(none)'}: give distinct "
+                                f"ones from {','.join(INITS)}")
         if self.max_iterations < 1 or self.batch_size < 1:
             raise BsattackError("C&W needs max_iterations >= 1 and batch_size >= 1")
         self.inits = tuple(self.inits)
