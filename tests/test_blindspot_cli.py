@@ -4,11 +4,13 @@ import csv
 import json
 import os
 
+import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from bsattack import experiment
+from bsattack.commands.blindspot import tables
 from bsattack.attacks.cw_linf import CWSettings
 from bsattack.attacks.pgd import PGDSettings
 from cli import main
@@ -173,3 +175,19 @@ def test_cw_inits_option_reaches_the_attack(fashion, fixture_data_dir, tmp_path)
     assert records["gray"]["summary"]["settings"]["inits"] == ["gray"]
     assert records["noise,gray"]["summary"]["settings"]["inits"] == ["noise", "gray"]
     assert len(list((tmp_path / "cache").rglob("*.h5"))) == 2     # one cache file each
+
+
+def test_tables_invoked_like_reproduce_does(fashion, fixture_data_dir, tmp_path):
+    """`reproduce` runs `tables` through ctx.invoke, which hands option defaults over raw."""
+    checkpoint, _ = fashion
+
+    @click.command()
+    @click.pass_context
+    def parent(ctx):
+        ctx.invoke(tables, dataset="fashion", attack="cw", n=6, max_iterations=1,
+                   checkpoint=checkpoint, data_dir=fixture_data_dir, validation_size=100,
+                   cache_dir=str(tmp_path / "cache"), out=str(tmp_path))
+
+    result = CliRunner().invoke(parent)
+    assert result.exit_code == 0, result.output
+    assert "inits noise+gray" in (tmp_path / "table3_fashion_cw.md").read_text()

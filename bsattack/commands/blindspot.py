@@ -23,11 +23,6 @@ CLI_MAX_ITERATIONS = 100
 FIGURE4_SETTING = {"mnist": (0.7, 0.0), "fashion": (0.9, 0.0)}   # the paper's Figure 4
 
 
-def _split_inits(ctx, param, value):
-    """'noise,gray' -> ('noise', 'gray') (CWSettings checks the names)."""
-    return tuple(name.strip() for name in value.split(",") if name.strip())
-
-
 def attack_options(command=None, default_attack="cw"):
     """The attack choice and its budget options (shared by `blindspot` and `tables`); use as
     ``@attack_options`` or ``@attack_options(default_attack="pgd")``."""
@@ -46,7 +41,6 @@ def attack_options(command=None, default_attack="cw"):
                      help="C&W: run the full τ schedule for the smallest distortion instead of "
                           "stopping each image once success at ε and α·ε is decided."),
         click.option("--cw-inits", default=",".join(INITS), show_default=True,
-                     callback=_split_inits,
                      help="C&W starts, run in this order, best kept (the paper: noise,gray). On "
                           "the Fashion-MNIST stand-in 'gray' alone found the same examples at "
                           "half the cost: bench/README.md."),
@@ -68,8 +62,11 @@ def attack_options(command=None, default_attack="cw"):
 
 def make_settings(attack, max_iterations, minimal, cw_inits, pgd_steps, pgd_step_size,
                   pgd_restarts, pgd_loss, batch_size, seed):
+    """The attack's settings from the options; ``cw_inits`` is the option's comma-separated
+    text (also when a command is run through ``ctx.invoke``, which passes defaults raw)."""
     if attack == "cw":
-        return CWSettings(mode="minimal" if minimal else "threshold", inits=cw_inits,
+        inits = tuple(name.strip() for name in cw_inits.split(",") if name.strip())
+        return CWSettings(mode="minimal" if minimal else "threshold", inits=inits,
                           max_iterations=max_iterations, batch_size=batch_size, seed=seed)
     return PGDSettings(steps=pgd_steps, step_size=pgd_step_size, loss=pgd_loss,
                        restarts=pgd_restarts, batch_size=batch_size, seed=seed)
