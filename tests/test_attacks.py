@@ -179,6 +179,28 @@ def test_batched_cw_matches_per_image_reference_loop(mnist):
     np.testing.assert_allclose(batched.grad_evals, ref_evals, rtol=0.05)
 
 
+def test_start_order_changes_cost_not_success(mnist):
+    """Threshold mode keeps the best of the starts: success is that of either start alone,
+    whatever their order; an image its first start decides never runs the second."""
+    _, checkpoint, x, y = mnist
+    x_pm, y, limits = x[:8] - 0.5, y[:8], [0.2, 0.3]
+
+    def run(inits):
+        settings = CWSettings(max_iterations=10, inits=inits, batch_size=4)
+        return CarliniLinf("mnist", checkpoint, settings).attack(x_pm, y, limits)
+    gray, noise = run(("gray",)), run(("noise",))
+    gray_first, noise_first = run(("gray", "noise")), run(("noise", "gray"))
+    for limit in limits:
+        either = gray.success(limit) | noise.success(limit)
+        np.testing.assert_array_equal(gray_first.success(limit), either)
+        np.testing.assert_array_equal(noise_first.success(limit), either)
+    decided = gray.success(0.2)
+    assert decided.any() and not decided.all()
+    np.testing.assert_array_equal(gray_first.grad_evals[decided], gray.grad_evals[decided])
+    np.testing.assert_array_equal(gray_first.grad_evals[~decided],
+                                  (gray.grad_evals + noise.grad_evals)[~decided])
+
+
 @pytest.fixture(scope="module")
 def cw_run(mnist):
     plain, checkpoint, x, y = mnist

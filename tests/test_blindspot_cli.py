@@ -99,9 +99,9 @@ def test_cache_is_reused_and_invalidated(fashion, tmp_path, monkeypatch):
     (["--alpha", "0.9", "--beta", "0.2"], "|beta| must be <= (1 - alpha)/2 = 0.05"),
     (["--n", "0"], "'--n': 0 is not in the range x>=1"),
     (["--n", "-5"], "'--n': -5 is not in the range x>=1"),
-    (["--cw-inits", "gray,foo"], "C&W starts gray,foo: give distinct ones from noise,gray"),
-    (["--cw-inits", "gray,gray"], "C&W starts gray,gray: give distinct ones from noise,gray"),
-    (["--cw-inits", ","], "C&W starts (none): give distinct ones from noise,gray"),
+    (["--cw-inits", "gray,foo"], "C&W starts gray,foo: give distinct ones from gray,noise"),
+    (["--cw-inits", "gray,gray"], "C&W starts gray,gray: give distinct ones from gray,noise"),
+    (["--cw-inits", ","], "C&W starts (none): give distinct ones from gray,noise"),
 ])
 def test_bad_input_is_one_clear_line(args, fragment):
     result = CliRunner().invoke(main, ["blindspot", *args])
@@ -190,4 +190,4 @@ def test_tables_invoked_like_reproduce_does(fashion, fixture_data_dir, tmp_path)
 
     result = CliRunner().invoke(parent)
     assert result.exit_code == 0, result.output
-    assert "inits noise+gray" in (tmp_path / "table3_fashion_cw.md").read_text()
+    assert "inits gray+noise" in (tmp_path / "table3_fashion_cw.md").read_text()

@@ -41,9 +41,10 @@ def attack_options(command=None, default_attack="cw"):
                      help="C&W: run the full τ schedule for the smallest distortion instead of "
                           "stopping each image once success at ε and α·ε is decided."),
         click.option("--cw-inits", default=",".join(INITS), show_default=True,
-                     help="C&W starts, run in this order, best kept (the paper: noise,gray). On "
-                          "the Fashion-MNIST stand-in 'gray' alone found the same examples at "
-                          "half the cost: bench/README.md."),
+                     help="C&W starts, run in this order, best kept (the paper's two). An image "
+                          "its first start decides skips the second; the order changes the cost, "
+                          "not the success. On the Fashion-MNIST stand-in 'gray' alone found the "
+                          "same examples at half the cost: bench/README.md."),
         click.option("--pgd-steps", type=click.IntRange(min=1), default=100, show_default=True),
         click.option("--pgd-step-size", type=click.FloatRange(min=0, min_open=True),
                      default=0.01, show_default=True),
