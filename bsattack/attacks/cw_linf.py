@@ -29,14 +29,15 @@ Differences from the reference, all deliberate:
   box edge, where tanh space freezes them: bench/README.md);
 - ``mode='threshold'`` (default) only decides success at the given thresholds (ε, α·ε): an
   image stops once its best L∞ is within the smallest threshold (its second initialisation
-  is then skipped; the success flags are the same for either order), or when its τ schedule
-  ends.  The schedule still starts at τ = 1:
-  starting at ε found fewer examples (Fashion-MNIST stand-in, 84 images, 20 iterations per
-  constant: 6 vs 10 successes at ε), the rounds above ε being the continuation that brings
-  the start close.  But a τ step that would jump over a threshold not yet met
-  (0.9·τ < t < τ) lands on t instead, so success within ε is tried at exactly ε rather than
-  up to 10% below it (same images: 12 instead of 10 successes, same cost).  ``mode='minimal'`` runs the reference schedule from τ = 1 for
-  both initialisations and keeps the smallest L∞.
+  is then skipped; the success flags are the same for either order, up to float rounding
+  of an example found at exactly a threshold), or when its τ schedule ends.  The schedule
+  still starts at τ = 1: starting at ε found fewer examples (Fashion-MNIST stand-in, 84
+  images, 20 iterations per constant: 6 vs 10 successes at ε), the rounds above ε being the
+  continuation that brings the start close.  But a τ step that would jump over a threshold
+  not yet met (0.9·τ < t < τ) lands on t instead, so success within ε is tried at exactly ε
+  rather than up to 10% below it (same images: 12 instead of 10 successes, same cost).
+  ``mode='minimal'`` runs the reference schedule from τ = 1 for both initialisations and
+  keeps the smallest L∞.
 - ``max_iterations`` (reference 1000) caps the Adam steps per constant, to trade precision
   for time.
 
@@ -290,8 +291,7 @@ class _Run:
     def next_tau(self, linf, schedule_tau):
         """τ of the next round after a success at ``linf``: the schedule's, except that
         (threshold mode) a step over a threshold this job has not met yet lands on it.  The
-        rule looks at the job only, so each start's result does not depend on the other's and
-        the success flags do not depend on their order."""
+        rule looks at the job only, so each start's result does not depend on the other's."""
         if self.s.mode == "minimal":
             return schedule_tau
         skipped = [t for t in self.thresholds if schedule_tau < t < linf - LINF_TOLERANCE]
