@@ -60,9 +60,9 @@ def cw_run(dataset, checkpoint, settings, x_pm, labels, limits):
 
 
 def cw_run_fresh(*args):
-    """cw_run in a new process: a process that has just run batch-500 attacks runs batch-1
-    steps up to a third slower (319 vs 470-520 evaluations/s measured), which would flatter
-    the batched attack."""
+    """cw_run in a new process, so the per-image rate cannot depend on what this one ran
+    before (a slow per-image run after the batched one, 319 vs 470-520 evaluations/s, turned
+    out to be the host's drift: the raw rates printed before and after (a) show it)."""
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         return pool.submit(cw_run, *args).result()
 
