@@ -43,7 +43,7 @@ def attack_options(command=None, default_attack="cw"):
         click.option("--cw-inits", default=",".join(INITS), show_default=True,
                      help="C&W starts, run in this order, best kept (the paper's two). An image "
                           "its first start decides skips the second; the order changes the cost, "
-                          "not the success. On the Fashion-MNIST stand-in 'gray' alone found the "
+                          "not the success (up to float rounding at a threshold). On the Fashion-MNIST stand-in 'gray' alone found the "
                           "same examples at half the cost: bench/README.md."),
         click.option("--pgd-steps", type=click.IntRange(min=1), default=100, show_default=True),
         click.option("--pgd-step-size", type=click.FloatRange(min=0, min_open=True),
