@@ -1,7 +1,7 @@
 """Madry adversarial training (``mnist_challenge/train.py`` with its ``config.json``).
 
 Recipe: Adam (learning rate 1e-4) minimising the cross-entropy SUMMED over a batch of 50
-adversarial examples only; the adversary is L∞ PGD (:func:`bsattack.attacks.pgd.pgd_graph`)
+adversarial examples only; the adversary is L∞ PGD (:func:`bsattack.attacks.pgd_graph.pgd_graph`)
 with ε, k=40 steps of a=0.01 and a uniform random start; 100,000 steps on the 55,000 training
 images after the first 5,000.  ε=0 trains naturally (the clean batch, no PGD).  The paper's
 Fashion-MNIST model is this recipe with ε=0.1.
@@ -34,7 +34,7 @@ import tensorflow as tf
 from bsattack import augment as augmentation
 from bsattack import data, models
 from bsattack.attacks.network import shared_logits_fn
-from bsattack.attacks.pgd import pgd_graph
+from bsattack.attacks.pgd_graph import pgd_graph
 from bsattack.datasets import get_spec
 from bsattack.errors import BsattackError
 from madry_models import checkpoint as ckpt

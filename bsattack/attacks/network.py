@@ -73,7 +73,6 @@ class AttackSession:
             model_vars = set(id(v) for v in self.model.variables.values())
             others = [v for v in tf1.global_variables() if id(v) not in model_vars]
             self.sess.run(tf1.variables_initializer(others))
-            self.graph.finalize()
         return self.sess
 
     def predict(self, x01, batch_size=500):

@@ -1,5 +1,6 @@
-"""Carlini & Wagner's L∞ attack (``nn_robust_attacks/li_attack.py``), untargeted, run for a
-whole batch of images at once in one tf.compat.v1 graph.
+"""The reference variant of :mod:`bsattack.attacks.cw`: li_attack.py's algorithm, run for a
+whole batch of (image, start) jobs at once in one tf.compat.v1 graph, bit for bit as the
+project always ran it.
 
 The reference algorithm, per image (units [-0.5, 0.5]):
   τ = 1, c = 1e-5, start = the initial image; while τ > 1/256:
@@ -10,115 +11,36 @@ The reference algorithm, per image (units [-0.5, 0.5]):
     On success: τ = min(τ, ‖x_adv − x‖∞)·0.9, start = x_adv (warm start), c kept.
   The answer is the last success.
 
-Batched here: each row of the graph is one (image, initialisation) job with its own τ, c,
-iteration count, Adam moments and step counter (per-row bias correction).  One
-``session.run`` does a forward/backward pass and one Adam step for every row; the per-row
-decisions (abort, c doubling, τ shrink) are made in Python on the fetched per-row loss,
-prediction and L∞ (about a millisecond per step, against hundreds for the pass itself).  A row whose job ends (or starts a new τ round, which resets w and Adam
-as the reference does) is dropped from the graph state and refilled from the queue with an
-in-graph gather + concat, so the batch stays full and only the new rows are fed.
+Batched here: each row of the graph is one (image, start) job with its own τ, c, iteration
+count, Adam moments and step counter (per-row bias correction).  One ``session.run`` does a
+forward/backward pass and one Adam step for every row; the per-row decisions (abort, c
+doubling, τ shrink) are made in Python on the fetched per-row loss, prediction and L∞.  A row
+whose job ends (or starts a new τ round, which resets w and Adam as the reference does) is
+dropped from the graph state and refilled from the queue with an in-graph gather + concat.
 
-Differences from the reference, all deliberate:
-- abort-early checks the loss and the prediction of the same (pre-update) image, and that
-  image is the one kept, so its reported L∞ and label are exact; the distance term uses
-  the input itself rather than tanh(arctanh(1.999999·x))/2 (which differs by < 3e-7);
-- the paper's two initialisations (a blank gray image 0, and the image plus N(0, 0.2²) noise
-  clipped to the box) each run the algorithm; the best (smallest L∞) success is kept.  Gray
-  runs first by default: in threshold mode the second start is skipped for an image the
-  first has decided, and the noise start rarely decides one (its clipped pixels sit on the
-  box edge, where tanh space freezes them: bench/README.md);
-- ``mode='threshold'`` (default) only decides success at the given thresholds (ε, α·ε): an
-  image stops once its best L∞ is within the smallest threshold (its second initialisation
-  is then skipped; the success flags are the same for either order, up to float rounding
-  of an example found at exactly a threshold), or when its τ schedule ends.  The schedule
-  still starts at τ = 1: starting at ε found fewer examples (Fashion-MNIST stand-in, 84
-  images, 20 iterations per constant: 6 vs 10 successes at ε), the rounds above ε being the
-  continuation that brings the start close.  But a τ step that would jump over a threshold
-  not yet met (0.9·τ < t < τ) lands on t instead, so success within ε is tried at exactly ε
-  rather than up to 10% below it (same images: 12 instead of 10 successes, same cost).
-  ``mode='minimal'`` runs the reference schedule from τ = 1 for both initialisations and
-  keeps the smallest L∞.
-- ``max_iterations`` (reference 1000) caps the Adam steps per constant, to trade precision
-  for time.
-
-Public API: ``CWSettings``, ``CarliniLinf(dataset, checkpoint, settings)``,
-``.attack(x_pm, labels, thresholds, ids=None, progress=None) -> CWResult``,
-``.estimate(n)`` (worst-case gradient evaluations), ``.step_rate(x_pm, labels)`` (measured
-gradient evaluations per second at full batch), ``LINF_TOLERANCE``.
+Differences from li_attack.py, all deliberate: abort-early checks the loss and prediction of
+the same (pre-update) image, and that image is the one kept; the distance term uses the input
+itself rather than tanh(arctanh(1.999999·x))/2 (which differs by < 3e-7); the threshold
+mode and the two starts of :mod:`bsattack.attacks.cw`; ``max_iterations`` caps the Adam steps
+per constant.
 """
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import tensorflow as tf
 
-from bsattack.attacks.network import AttackSession, flatten
-from bsattack.errors import BsattackError
+from bsattack.attacks.base import LINF_TOLERANCE
+from bsattack.attacks.cw import (ABORT_FACTOR, ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON,
+                                 CONST_FACTOR, DECREASE_FACTOR, TAU_END, TAU_START,
+                                 initial_image, next_tau)
+from bsattack.attacks.network import flatten
 
 tf1 = tf.compat.v1
 
-# li_attack.py defaults
-DECREASE_FACTOR = 0.9
-MAX_ITERATIONS = 1000
-INITIAL_CONST = 1e-5
-LEARNING_RATE = 5e-3
-LARGEST_CONST = 20.0
-CONST_FACTOR = 2.0
-TAU_START = 1.0
-TAU_END = 1.0 / 256
-ABORT_FACTOR = 1e-4
 TANH_SCALE = 1.999999
 LOGIT_MASK = 1e4
-# TF1 AdamOptimizer defaults (the reference's optimiser)
-ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
-# the paper's initialisations (§4.1), gray first: in threshold mode an image decided by its
-# first start skips the second, and the gray start finds nearly all the examples (bench/README.md)
-NOISE_SIGMA = 0.2
-INITS = ("gray", "noise")
-MODES = ("threshold", "minimal")
-# float32 rounding of tanh / clip: an L∞ counts as within a threshold up to this much
-LINF_TOLERANCE = 1e-6
-
-
-def n_constants(initial=INITIAL_CONST, largest=LARGEST_CONST, factor=CONST_FACTOR):
-    """How many constants a failing τ round tries (21 for the reference defaults)."""
-    count, const = 0, initial
-    while const < largest:
-        count, const = count + 1, const * factor
-    return count
-
-
-@dataclass
-class CWSettings:
-    """Everything that decides the attack's result (also its cache key)."""
-    mode: str = "threshold"
-    max_iterations: int = MAX_ITERATIONS
-    inits: tuple = INITS
-    batch_size: int = 500
-    seed: int = 0
-    learning_rate: float = LEARNING_RATE
-    initial_const: float = INITIAL_CONST
-    largest_const: float = LARGEST_CONST
-
-    def __post_init__(self):
-        if self.mode not in MODES:
-            raise BsattackError(f"unknown C&W mode '{self.mode}' (known: {', '.join(MODES)})")
-        if (set(self.inits) - set(INITS) or not self.inits
-                or len(set(self.inits)) < len(self.inits)):
-            raise BsattackError(f"C&W starts {','.join(self.inits) or '(none)'}: give distinct "
-                                f"ones from {','.join(INITS)}")
-        if self.max_iterations < 1 or self.batch_size < 1:
-            raise BsattackError("C&W needs max_iterations >= 1 and batch_size >= 1")
-        self.inits = tuple(self.inits)
-
-    def key(self):
-        """Settings that change results (batch size does not: rows are independent)."""
-        key = asdict(self)
-        key.pop("batch_size")
-        key["inits"] = list(self.inits)
-        key["attack"] = "cw"
-        return key
 
 
 @dataclass
@@ -195,14 +117,6 @@ def to_tanh_space(start):
     return np.arctanh(np.asarray(start, np.float64) * TANH_SCALE).astype(np.float32)
 
 
-def initial_image(kind, x, image_id, seed):
-    """The paper's initialisations: x + N(0, 0.2²) clipped to the box, or blank gray 0."""
-    if kind == "gray":
-        return np.zeros_like(x)
-    noise = np.random.default_rng([seed, int(image_id)]).normal(0.0, NOISE_SIGMA, x.shape)
-    return np.clip(x + noise, -0.5, 0.5).astype(np.float32)
-
-
 class _Rows:
     """The numpy side of the batch: one entry per graph row (job image, init, τ, c, steps)."""
     fields = ("image", "init", "tau", "const", "iters")
@@ -224,23 +138,14 @@ class _Rows:
                                                 np.asarray(new[name], getattr(self, name).dtype)]))
 
 
-class CarliniLinf:
-    """The batched C&W L∞ attack on ``dataset``'s network restored from ``checkpoint``."""
+class ReferenceCW:
+    """The reference C&W graph in ``model``'s graph (settings: :class:`~bsattack.attacks.cw.
+    CWSettings`)."""
 
-    def __init__(self, dataset, checkpoint, settings=None):
-        self.settings = settings or CWSettings()
-        self.net = AttackSession(dataset, checkpoint)
-        with self.net.graph.as_default():
-            self.graph = _Graph(self.net, self.settings)
-        self.net.start()
-
-    def estimate(self, n):
-        """Gradient evaluations for ``n`` images whose every initialisation ends in a τ round
-        that fails after all constants (the successful rounds before it add ~25%: 1,040
-        per image measured vs 840 estimated, fashion_adv, 20 steps per constant)."""
-        s = self.settings
-        per_job = n_constants(s.initial_const, s.largest_const) * s.max_iterations
-        return n * len(s.inits) * per_job
+    def __init__(self, model, settings):
+        self.settings = settings
+        self.net = model.net
+        self.graph = model.add_ops(lambda net: _Graph(net, settings))
 
     def attack(self, x_pm, labels, thresholds, ids=None, progress=None):
         """Attack ``x_pm`` ([N,d] in [-0.5,0.5]) with true ``labels``; ``thresholds`` are the
@@ -264,9 +169,6 @@ class CarliniLinf:
             run._step()
         return (run.evals.sum() - before) / (time.perf_counter() - start)
 
-    def close(self):
-        self.net.close()
-
 
 class _Run:
     """One call of :meth:`CarliniLinf.attack`: the job queue and the per-row state machine."""
@@ -287,15 +189,6 @@ class _Run:
     def decided(self, i):
         return (self.s.mode == "threshold" and bool(self.thresholds)
                 and self.linf[i] <= self.thresholds[0] + LINF_TOLERANCE)
-
-    def next_tau(self, linf, schedule_tau):
-        """τ of the next round after a success at ``linf``: the schedule's, except that
-        (threshold mode) a step over a threshold this job has not met yet lands on it.  The
-        rule looks at the job only, so each start's result does not depend on the other's."""
-        if self.s.mode == "minimal":
-            return schedule_tau
-        skipped = [t for t in self.thresholds if schedule_tau < t < linf - LINF_TOLERANCE]
-        return max(skipped) if skipped else schedule_tau
 
     def _feed_new(self, keep, starts, images):
         g = self.g
@@ -339,7 +232,7 @@ class _Run:
                 if out["linf"][r] < self.linf[i]:
                     self.linf[i] = out["linf"][r]
                     self.best[i] = out["image"][r]
-                tau = self.next_tau(out["linf"][r],
+                tau = next_tau(self.s, self.thresholds, out["linf"][r],
                                     min(rows.tau[r], out["linf"][r]) * DECREASE_FACTOR)
                 if self.decided(i) or tau <= TAU_END:
                     self._end_job(i)

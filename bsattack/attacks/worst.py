@@ -1,0 +1,85 @@
+"""The worst case over several attacks, AutoAttack's idea (Croce & Hein, 2020): per image, a
+success if any member succeeds, with the smallest-L∞ example kept and the member that found
+it recorded (``AttackResult.found_by``).
+
+Members come in two kinds: ``full`` members run on every image (so each one's own column can
+be reported next to the worst case, and a run of the member alone can be reused), then
+``cascade`` members run only on the images no earlier member decided at every threshold.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bsattack.attacks.apgd import APGDSettings
+from bsattack.attacks.base import AttackResult, Settings
+from bsattack.attacks.cw import CWSettings
+from bsattack.attacks.pgd import PGDSettings
+
+
+def _default_full():
+    return (CWSettings(), PGDSettings())
+
+
+def _default_cascade():
+    return (APGDSettings(),)
+
+
+@dataclass
+class WorstSettings(Settings):
+    """The members' own settings, in order."""
+    name = "worst"
+    full: tuple = field(default_factory=_default_full, metadata={"cli": False})
+    cascade: tuple = field(default_factory=_default_cascade, metadata={"cli": False})
+    batch_size: int = 500
+    seed: int = 0
+
+    def key(self):
+        return {"attack": self.name, "full": [s.key() for s in self.full],
+                "cascade": [s.key() for s in self.cascade]}
+
+    @property
+    def members(self):
+        return tuple(self.full) + tuple(self.cascade)
+
+    def describe(self):
+        return ("worst case of " + " + ".join(s.describe() for s in self.full)
+                + (" then, on the images they leave, " + " + ".join(
+                    s.describe() for s in self.cascade) if self.cascade else ""))
+
+
+def combine(x, thresholds, results):
+    """The smallest-L∞ success per image over ``results`` (AttackResults of the same images)."""
+    best = AttackResult.empty(x, thresholds)
+    every = np.arange(len(x))
+    for result in results:
+        best.improve(every, result)
+    return best
+
+
+class WorstCase:
+    """Runs the members on a :class:`~bsattack.attacks.model.Model`; ``known`` may hold a full
+    member's result on the same images (by attack name), which is then not recomputed."""
+
+    def __init__(self, model, settings=None, build=None):
+        from bsattack.attacks import registry
+        self.model, self.settings = model, settings or WorstSettings()
+        self.build = build or registry.build
+
+    def run(self, x, labels, thresholds, ids=None, known=None):
+        x = np.asarray(x, np.float32).reshape(len(x), -1)
+        labels = np.asarray(labels, np.int64)
+        ids = np.arange(len(x)) if ids is None else np.asarray(ids)
+        thresholds = tuple(sorted(float(t) for t in thresholds))
+        known = known or {}
+        results = [known[s.name] if s.name in known
+                   else self.build(self.model, s).run(x, labels, thresholds, ids)
+                   for s in self.settings.full]
+        best = combine(x, thresholds, results)
+        for member in self.settings.cascade:
+            todo = np.flatnonzero(~best.success(thresholds[0]))
+            if not len(todo):
+                break
+            part = self.build(self.model, member).run(x[todo], labels[todo], thresholds,
+                                                      ids[todo])
+            best.improve(todo, part)
+        return best
