@@ -5,18 +5,20 @@ Checks, in the reference order: the checkpoint exists; the array has shape (1000
 MNIST / (10000, 32, 32, 3) for CIFAR10; pixels lie in [0, 1] / [0, 255] with 1e-4 tolerance;
 max |x_adv - x_test| <= ε + 1e-4 against the clean test images in file order.  Then the
 accuracy over the whole file ("Accuracy: xx.xx%", batches of 64 / 100) and the int64 argmax
-predictions saved to pred.npy.  Stricter than the reference: the file is read with
+predictions saved to pred.npy.  Stricter than the reference: the file must be a .npy whose
+header matches its size (checked before anything is allocated), it is read with
 ``allow_pickle=False`` (no object arrays, no pickles), its dtype must be a real number type,
-and NaN / inf are refused for both data sets (the CIFAR script has no NaN check).
+and NaN / inf are refused for both data sets (the CIFAR script has no NaN check).  The
+predictions' location is checked for writability before the work starts.
 """
+import math
 import os
 import zipfile
 from dataclasses import dataclass
 
 import numpy as np
 
-from bsattack import models
-from bsattack.atomic import write_atomic
+from bsattack import models, outputs
 from bsattack.datasets import get_spec
 from bsattack.errors import BsattackError
 from madry_models import checkpoint as ckpt
@@ -50,27 +52,59 @@ def expected_shape(dataset, n=CHALLENGE_SIZE):
     return (n, spec.dim) if spec.image_shape[-1] == 1 else (n, *spec.image_shape)
 
 
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
+                   (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def _npy_header(path):
+    """(shape, dtype) from the header of the .npy file at ``path``, after checking that the
+    file holds exactly the bytes the header announces (a crafted header cannot make numpy
+    allocate more than the file's size)."""
+    with open(path, "rb") as handle:
+        try:
+            version = np.lib.format.read_magic(handle)
+        except ValueError:
+            handle.seek(0)
+            what = ("a pickled object" if handle.read(1) == b"\x80" else
+                    "not an .npy file (it does not start with NumPy's header)")
+            raise BsattackError(f"{path} is {what}; refused: the challenge expects one plain "
+                                f"numeric .npy array") from None
+        if version not in _HEADER_READERS:
+            raise BsattackError(f"{path}: .npy format version {version[0]}.{version[1]} is not "
+                                f"supported (1.0 and 2.0 are)")
+        try:
+            shape, _, dtype = _HEADER_READERS[version](handle)
+        except ValueError as exc:
+            raise BsattackError(f"{path} is not a valid .npy file (malformed header: "
+                                f"{exc})") from None
+        body = os.fstat(handle.fileno()).st_size - handle.tell()
+    if dtype.hasobject:
+        raise BsattackError(f"{path} holds a pickled object (or an object array); refused: "
+                            f"attack files must be plain numeric .npy arrays")
+    announced = math.prod(shape) * dtype.itemsize
+    if body != announced:
+        raise BsattackError(f"{path}: its header announces shape {_shape(shape)} of {dtype} "
+                            f"({announced:,} bytes) but the file holds {body:,} bytes of data "
+                            f"(truncated or not a valid .npy file)")
+    return shape, dtype
+
+
 def load_attack_file(path):
-    """The array in a .npy file, refusing pickles, object arrays, .npz archives and
-    non-numeric dtypes."""
+    """The array in a .npy file, refusing files that are not .npy, headers that do not match
+    the file's size, pickles, object arrays, .npz archives and non-numeric dtypes."""
     path = os.fspath(path)
-    if zipfile.is_zipfile(path):
-        raise BsattackError(f"{path} is a .npz archive; the challenge expects one .npy array")
     try:
+        if zipfile.is_zipfile(path):
+            raise BsattackError(f"{path} is a .npz archive; the challenge expects one .npy array")
+        _, dtype = _npy_header(path)
+        if dtype.kind not in "fiu":
+            raise BsattackError(f"{path}: wrong dtype {dtype}; expected a float (or integer) "
+                                f"array of pixel values")
         array = np.load(path, allow_pickle=False)
     except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise BsattackError(f"{path} holds a pickled object (or an object array); refused: "
-                                f"attack files must be plain numeric .npy arrays") from None
         raise BsattackError(f"{path} is not a valid .npy file ({exc})") from None
     except (OSError, EOFError) as exc:
         raise BsattackError(f"cannot read {path}: {exc}") from None
-    if not isinstance(array, np.ndarray):
-        raise BsattackError(f"{path} does not hold a single array")
-    kind = array.dtype.kind
-    if kind not in "fiu":
-        raise BsattackError(f"{path}: wrong dtype {array.dtype}; expected a float (or integer) "
-                            f"array of pixel values")
     return array
 
 
@@ -120,19 +154,16 @@ def clean_test_images(split, dataset, n):
     return images, split.test_y[:n]
 
 
-def save_atomic(path, array):
-    """np.save ``array`` to ``path`` through a temporary file (never a partial .npy)."""
-    write_atomic(path, lambda handle: np.save(handle, array))
-
-
-def save_text_atomic(path, text):
-    write_atomic(path, lambda handle: handle.write(text), mode="w")
+# the names bsattack/commands/challenge.py writes its outputs with
+save_atomic = outputs.save_npy
+save_text_atomic = outputs.save_text
 
 
 def evaluate(dataset, checkpoint, attack_file, split, n=CHALLENGE_SIZE, pred_out="pred.npy",
              echo=print):
     """run_attack.py: validate ``attack_file``, print the accuracy of ``checkpoint`` on it,
     save the int64 predictions to ``pred_out``.  Returns the accuracy in [0, 1]."""
+    outputs.check_writable_file(pred_out, what=f"the predictions to {pred_out}")
     ckpt.resolve_prefix(checkpoint)
     x_adv = load_attack_file(attack_file)
     clean, labels = clean_test_images(split, dataset, n)
@@ -143,6 +174,6 @@ def evaluate(dataset, checkpoint, attack_file, split, n=CHALLENGE_SIZE, pred_out
     predictions = models.predict(dataset, checkpoint, inputs, rules.batch_size)
     accuracy = float(np.sum(predictions == labels)) / len(labels)
     echo("Accuracy: {:.2f}%".format(100.0 * accuracy))
-    save_atomic(pred_out, predictions)
+    outputs.save_npy(pred_out, predictions)
     echo(f"Output saved at {pred_out}")
     return accuracy

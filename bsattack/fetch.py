@@ -1,9 +1,14 @@
 """Download with a progress bar and SHA-256 check, and extract archives safely and atomically.
 
 Nothing partial is ever visible at a destination: a download goes to a temporary file next to
-it and is renamed (``os.replace``) only once complete and verified; an archive is checked
-member by member (no absolute path, no '..', no link leaving the target, no device file),
-extracted into a temporary folder next to the target and renamed into place as a whole.
+it and is renamed (``os.replace``) only once complete and verified.  An archive is checked
+member by member before anything is written: names must decode as UTF-8, be relative and
+hold no '..'; links (symbolic or hard) and devices are refused outright, since the official
+checkpoint and data archives hold only files and folders (so no member can be redirected
+outside the target); the member count and the unpacked size are limited.  Each member's path
+is resolved again against the real target folder as it is written; a zip's bytes are counted
+as they are written too.  Extraction goes to a temporary folder next to the target, renamed
+into place as a whole; on any failure the temporary folder is removed.
 """
 import hashlib
 import http.client
@@ -16,6 +21,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 
 import click
 
@@ -24,6 +30,10 @@ from bsattack.errors import BsattackError
 
 CHUNK = 1 << 16
 TIMEOUT = 30  # seconds without data before a download is abandoned
+# Far above every official archive (the largest, a CIFAR10 challenge checkpoint, unpacks to
+# a few hundred MB); what stops a small archive from unpacking to any size.
+MAX_EXTRACTED_BYTES = 8 << 30
+MAX_MEMBERS = 10_000
 
 
 def _open(url):
@@ -83,66 +93,96 @@ def download_file(url, dest, sha256=None, echo=click.echo):
     return found
 
 
-def _inside(root, relative):
-    """True when ``relative`` (already joined below ``root``) stays inside ``root``."""
-    root = os.path.realpath(root)
-    full = os.path.realpath(os.path.join(root, relative))
-    return full == root or full.startswith(root + os.sep)
+class _Budget:
+    """Counts members and bytes against the limits; refuses the archive past either."""
+
+    def __init__(self, archive, max_bytes, max_members):
+        self.archive, self.max_bytes, self.max_members = archive, max_bytes, max_members
+        self.members = self.bytes = 0
+
+    def add_member(self, size):
+        self.members += 1
+        if self.members > self.max_members:
+            raise BsattackError(f"unsafe archive {self.archive}: more than {self.max_members} "
+                                f"members; nothing was extracted")
+        self.add_bytes(size)
+
+    def add_bytes(self, size):
+        self.bytes += size
+        if self.bytes > self.max_bytes:
+            raise BsattackError(f"unsafe archive {self.archive}: it unpacks to more than "
+                                f"{self.max_bytes:,} bytes (the limit); nothing was extracted")
 
 
-def _check_name(archive, name):
+def _refuse(archive, name, why):
+    raise BsattackError(f"unsafe archive {archive}: member {name!r} {why}; nothing was extracted")
+
+
+def _member_path(archive, root, name):
+    """Where member ``name`` goes below ``root`` (a real, link-free folder): refuses names that
+    cannot be decoded, are absolute, hold '..' or would resolve outside ``root``."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:       # undecodable bytes, kept as surrogates by tarfile
+        _refuse(archive, name, "has a name that is not valid UTF-8")
     parts = name.replace("\\", "/").split("/")
-    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts:
-        raise BsattackError(f"unsafe archive {archive}: member '{name}' would be written outside "
-                            f"the target directory; nothing was extracted")
+    if (name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts
+            or "\0" in name):
+        _refuse(archive, name, "would be written outside the target directory")
+    path = os.path.join(root, *[part for part in parts if part not in ("", ".")])
+    real = os.path.realpath(path)
+    if real != root and not real.startswith(root + os.sep):
+        _refuse(archive, name, "would be written outside the target directory")
+    return path
 
 
-def _check_link(archive, name, link_target, root):
-    base = os.path.dirname(name)
-    if os.path.isabs(link_target) or not _inside(root, os.path.join(base, link_target)):
-        raise BsattackError(f"unsafe archive {archive}: link '{name}' points outside the target "
-                            f"directory ('{link_target}'); nothing was extracted")
+def _check_kind(archive, name, is_link, is_plain):
+    """Only regular files and folders: the official archives hold no links or devices."""
+    if is_link:
+        _refuse(archive, name, "is a link (refused: the official archives hold none)")
+    if not is_plain:
+        _refuse(archive, name, "is a device, pipe or socket")
 
 
-def _extract_zip(archive, root):
+def _extract_zip(archive, root, budget):
     with zipfile.ZipFile(archive) as handle:
         members = handle.infolist()
-        links = {}
+        for info in members:             # every check before the first byte is written
+            mode = info.external_attr >> 16
+            _member_path(archive, root, info.filename)
+            _check_kind(archive, info.filename, stat.S_ISLNK(mode),
+                        stat.S_IFMT(mode) in (0, stat.S_IFREG, stat.S_IFDIR))
+            budget.add_member(info.file_size)
+        budget.bytes = 0                 # now count what is really written
         for info in members:
-            _check_name(archive, info.filename)
-            if stat.S_ISLNK(info.external_attr >> 16):
-                links[info.filename] = handle.read(info).decode()
-                _check_link(archive, info.filename, links[info.filename], root)
-        bad = handle.testzip()
-        if bad is not None:
-            raise BsattackError(f"corrupt archive {archive}: member '{bad}' fails its CRC check")
-        for info in members:
-            if info.filename in links:
-                path = os.path.join(root, info.filename)
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                os.symlink(links[info.filename], path)
-            else:
-                handle.extract(info, root)
+            path = _member_path(archive, root, info.filename)
+            if info.is_dir():
+                os.makedirs(path, exist_ok=True)
+                continue
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with handle.open(info) as source, open(path, "xb") as out:
+                for block in iter(lambda: source.read(CHUNK), b""):
+                    budget.add_bytes(len(block))
+                    out.write(block)
 
 
-def _extract_tar(archive, root):
+def _extract_tar(archive, root, budget):
     with tarfile.open(archive) as handle:
-        members = handle.getmembers()
-        for info in members:
-            _check_name(archive, info.name)
-            if info.issym():
-                _check_link(archive, info.name, info.linkname, root)
-            elif info.islnk():
-                _check_name(archive, info.linkname)
-            elif not (info.isfile() or info.isdir()):
-                raise BsattackError(f"unsafe archive {archive}: member '{info.name}' is a device "
-                                    f"or pipe; nothing was extracted")
+        members = []
+        for info in handle:              # one header at a time: the member limit stops a flood
+            _member_path(archive, root, info.name)
+            _check_kind(archive, info.name, info.issym() or info.islnk(),
+                        info.isfile() or info.isdir())
+            budget.add_member(info.size)  # a tar member's size is exactly what it unpacks to
+            members.append(info)
         handle.extractall(root, members=members, filter="data")
 
 
-def extract_archive(archive, target, member_dir=""):
+def extract_archive(archive, target, member_dir="", max_bytes=None, max_members=None):
     """Extract the ``member_dir`` folder of a .zip / .tar(.gz) ``archive`` (all of it when
-    empty) so that its content becomes ``target``; atomic, and refuses unsafe members."""
+    empty) so that its content becomes ``target``; atomic, and refuses unsafe members, links,
+    and archives that unpack to more than ``max_bytes`` (default :data:`MAX_EXTRACTED_BYTES`)
+    or hold more than ``max_members`` (default :data:`MAX_MEMBERS`)."""
     archive, target = os.fspath(archive), os.fspath(target).rstrip(os.sep)
     if os.path.exists(target):
         raise BsattackError(f"{target} already exists; remove it first to extract again")
@@ -150,16 +190,21 @@ def extract_archive(archive, target, member_dir=""):
     os.makedirs(parent, exist_ok=True)
     work = tempfile.mkdtemp(prefix=".extract-", dir=parent)
     try:
-        root = os.path.join(work, "root")
+        root = os.path.realpath(os.path.join(work, "root"))
         os.mkdir(root)
+        budget = _Budget(archive, max_bytes or MAX_EXTRACTED_BYTES, max_members or MAX_MEMBERS)
         try:
             if zipfile.is_zipfile(archive):
-                _extract_zip(archive, root)
+                _extract_zip(archive, root, budget)
             elif tarfile.is_tarfile(archive):
-                _extract_tar(archive, root)
+                _extract_tar(archive, root, budget)
             else:
                 raise BsattackError(f"{archive} is neither a zip nor a tar archive")
-        except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
+        except UnicodeDecodeError:
+            raise BsattackError(f"unsafe archive {archive}: a member name is not valid UTF-8; "
+                                f"nothing was extracted") from None
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, tarfile.TarError, EOFError, OSError,
+                RuntimeError, NotImplementedError, zlib.error) as exc:
             raise BsattackError(f"corrupt archive {archive}: {exc}") from None
         source = os.path.join(root, member_dir) if member_dir else root
         if not os.path.isdir(source):

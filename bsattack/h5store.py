@@ -2,9 +2,14 @@
 under.  Every write is atomic (copy to a temporary file, write, ``os.replace``), so an
 interrupted run leaves the previous complete file and resumes from the groups it holds.
 
-A group is only returned when its stored key equals the requested key and its arrays have the
-expected shapes; otherwise it is reported and treated as missing (recomputed), never reused.
+A group is only returned when its stored key equals the requested key, it holds every array it
+was written with, each array matches its checksum (attribute ``sha256``: SHA-256 of dtype,
+shape and bytes, :func:`checksum`) and has the expected shape; otherwise it is reported and
+treated as missing (recomputed), never reused.  A file that cannot be read at all is reported
+and discarded.  The cache location is checked before any work (one line when it is a folder or
+cannot be written).
 """
+import hashlib
 import json
 import os
 import shutil
@@ -13,12 +18,29 @@ import tempfile
 import h5py
 import numpy as np
 
+from bsattack.errors import BsattackError
+from bsattack.outputs import check_writable_file
 
 CACHE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "cache")
+# what h5py raises for damaged files, groups or datasets
+_READ_ERRORS = (OSError, KeyError, ValueError, RuntimeError, TypeError)
 
 
 def _canonical(key):
     return json.dumps(key, sort_keys=True, default=str)
+
+
+def _first_line(exc):
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def checksum(array):
+    """SHA-256 (hex) of an array's dtype, shape and C-order bytes."""
+    array = np.ascontiguousarray(array)
+    digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
+    digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 class H5Store:
@@ -28,6 +50,10 @@ class H5Store:
         self.path = os.fspath(path)
         self.file_key = _canonical(file_key)
         self.echo = echo
+        if os.path.isdir(self.path):
+            raise BsattackError(f"cache file {self.path} is a folder; remove it or choose "
+                                f"another --cache-dir")
+        check_writable_file(self.path, what=f"cache {self.path}")
         self._check_file()
 
     def _check_file(self):
@@ -39,34 +65,56 @@ class H5Store:
                 stored = handle.attrs.get("file_key")
                 if stored != self.file_key:
                     reason = "it was made from another checkpoint, data set or version"
-        except (OSError, KeyError) as exc:
-            reason = f"it is unreadable ({str(exc).splitlines()[0]})"
+        except _READ_ERRORS as exc:
+            reason = f"it is unreadable ({_first_line(exc)})"
         if reason:
             self.echo(f"cache {self.path}: discarded, {reason}; rebuilding")
+            self._discard()
+
+    def _discard(self):
+        try:
             os.remove(self.path)
+        except OSError as exc:
+            raise BsattackError(f"cache {self.path} must be rebuilt but cannot be removed "
+                                f"({exc.strerror}); remove it or choose another --cache-dir") from None
 
     def get(self, name, key, shapes=None):
-        """{array name: array} of group ``name`` if it was stored under ``key`` (and, when
-        ``shapes`` maps array names to shapes, has them); else None."""
+        """{array name: array} of group ``name`` if it was stored under ``key``, is complete
+        and intact (and, when ``shapes`` maps array names to shapes, has them); else None."""
         if not os.path.exists(self.path):
             return None
-        with h5py.File(self.path, "r") as handle:
-            if name not in handle:
-                return None
-            group = handle[name]
-            if group.attrs.get("key") != _canonical(key):
-                self.echo(f"cache {self.path}: '{name}' was computed with other settings; recomputing")
-                return None
-            try:
-                arrays = {k: group[k][()] for k in group.keys()}
-            except (OSError, KeyError) as exc:
-                self.echo(f"cache {self.path}: '{name}' is unreadable ({exc}); recomputing")
-                return None
-        for array_name, shape in (shapes or {}).items():
+        try:
+            arrays, problem = self._read(name, key)
+        except _READ_ERRORS as exc:
+            arrays, problem = None, f"is unreadable ({_first_line(exc)})"
+        for array_name, shape in (shapes or {}).items() if arrays is not None else ():
             if array_name not in arrays or tuple(arrays[array_name].shape) != tuple(shape):
-                self.echo(f"cache {self.path}: '{name}/{array_name}' has the wrong shape; recomputing")
-                return None
+                arrays, problem = None, f"has the wrong shape in '{array_name}'"
+        if problem:
+            self.echo(f"cache {self.path}: '{name}' {problem}; recomputing")
         return arrays
+
+    def _read(self, name, key):
+        """(arrays, None) or (None, why the group is not usable; None when simply absent)."""
+        with h5py.File(self.path, "r") as handle:
+            group = handle.get(name)
+            if not isinstance(group, h5py.Group):
+                return None, None
+            if group.attrs.get("key") != _canonical(key):
+                return None, "was computed with other settings"
+            listed = group.attrs.get("arrays")
+            names = json.loads(listed) if listed is not None else list(group.keys())
+            missing = [n for n in names if not isinstance(group.get(n), h5py.Dataset)]
+            if missing:
+                return None, f"lacks {', '.join(missing)}"
+            arrays = {}
+            for array_name in names:
+                value = group[array_name][()]
+                stored = group[array_name].attrs.get("sha256")
+                if stored is not None and stored != checksum(value):
+                    return None, f"fails its checksum in '{array_name}' (corrupt)"
+                arrays[array_name] = value
+        return arrays, None
 
     def names(self, prefix=""):
         """Names of the stored groups that start with ``prefix``."""
@@ -79,26 +127,42 @@ class H5Store:
         return found
 
     def put(self, name, arrays, key):
-        """Store {array name: array} as group ``name`` under ``key``, atomically."""
+        """Store {array name: array} as group ``name`` under ``key``, with a checksum per
+        array, atomically."""
         folder = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".h5", dir=folder)
-        os.close(fd)
         try:
-            if os.path.exists(self.path):
-                shutil.copyfile(self.path, tmp)
-                mode = "a"
-            else:
-                mode = "w"
-            with h5py.File(tmp, mode) as handle:
-                handle.attrs["file_key"] = self.file_key
-                if name in handle:
-                    del handle[name]
-                group = handle.create_group(name)
-                group.attrs["key"] = _canonical(key)
-                for array_name, value in arrays.items():
-                    group.create_dataset(array_name, data=np.asarray(value))
+            os.makedirs(folder, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".h5", dir=folder)
+            os.close(fd)
+        except OSError as exc:
+            raise BsattackError(f"cannot write cache {self.path}: {exc.strerror}") from None
+        try:
+            self._write(tmp, name, arrays, key)
             os.replace(tmp, self.path)
+        except OSError as exc:
+            raise BsattackError(f"cannot write cache {self.path}: {_first_line(exc)}") from None
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
+
+    def _write(self, tmp, name, arrays, key):
+        mode = "w"
+        if os.path.exists(self.path):
+            shutil.copyfile(self.path, tmp)
+            mode = "a"
+        try:
+            handle = h5py.File(tmp, mode)
+        except _READ_ERRORS as exc:         # damaged since it was opened: start it again
+            self.echo(f"cache {self.path}: discarded, it is unreadable ({_first_line(exc)}); "
+                      f"rebuilding")
+            handle = h5py.File(tmp, "w")
+        with handle:
+            handle.attrs["file_key"] = self.file_key
+            if name in handle:
+                del handle[name]
+            group = handle.create_group(name)
+            group.attrs["key"] = _canonical(key)
+            group.attrs["arrays"] = json.dumps(list(arrays))
+            for array_name, value in arrays.items():
+                value = np.asarray(value)
+                group.create_dataset(array_name, data=value).attrs["sha256"] = checksum(value)

@@ -8,7 +8,6 @@ import numpy as np
 import tensorflow as tf
 
 from bsattack.datasets import get_spec
-from bsattack.errors import BsattackError
 from madry_models import checkpoint as ckpt
 from madry_models import cifar10
 from madry_models.mnist import build_mnist, widths_from_shapes
@@ -20,9 +19,7 @@ def _mnist_builder(x01, scope, shapes=None, source=None):
     """MNIST-challenge network; widths read off the checkpoint's shapes when given."""
     if shapes is None:
         return build_mnist(x01, scope=scope)
-    for name in ("Variable", "Variable_2", "Variable_5"):
-        if name not in shapes:
-            raise BsattackError(f"checkpoint {source} has no variable '{name}'")
+    ckpt.check_ranks(source, shapes, {"Variable": 4, "Variable_2": 4, "Variable_5": 1})
     return build_mnist(x01, scope=scope, widths=widths_from_shapes(shapes))
 
 
@@ -30,8 +27,9 @@ def _cifar10_builder(x01, scope, shapes=None, source=None):
     """CIFAR10-challenge ResNet; widths read off the checkpoint's shapes when given."""
     if shapes is None:
         return cifar10.build_cifar10(x01, scope=scope)
-    if "input/init_conv/DW" not in shapes:
-        raise BsattackError(f"checkpoint {source} has no variable 'input/init_conv/DW'")
+    ckpt.check_ranks(source, shapes, dict.fromkeys(
+        ("input/init_conv/DW", "unit_1_0/sub1/conv1/DW", "unit_2_0/sub1/conv1/DW",
+         "unit_3_0/sub1/conv1/DW"), 4))
     return cifar10.build_cifar10(x01, scope=scope, widths=cifar10.widths_from_shapes(shapes))
 
 

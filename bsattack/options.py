@@ -1,4 +1,8 @@
-"""Click options shared by every command, and the checkpoint/data resolution behind them."""
+"""Click options shared by every command, and the checkpoint/data resolution behind them.
+
+Every float option uses :class:`FiniteFloat` (NaN and ±inf refused at parse time, optional
+bounds as ``click.FloatRange``) and every seed :data:`SEED` (0 .. 2**32 - 1, numpy's range)."""
+import math
 import os
 
 import click
@@ -8,6 +12,28 @@ from bsattack.errors import BsattackError
 
 CHECKPOINTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                "checkpoints")
+
+
+SEED_MAX = 2**32 - 1     # numpy.random.RandomState / default_rng accept 0 .. 2**32 - 1
+
+
+class FiniteFloat(click.FloatRange):
+    """A float option that refuses NaN and ±inf; ``min``/``max``/``min_open``/``max_open`` as
+    in ``click.FloatRange`` (which lets NaN through: every comparison with NaN is false)."""
+
+    name = "float"
+
+    def convert(self, value, param, ctx):
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return super().convert(number, param, ctx)
+
+    def _describe_range(self):
+        return "finite" if self.min is None and self.max is None else super()._describe_range()
+
+
+SEED = click.IntRange(0, SEED_MAX)
 
 
 def dataset_option(default="mnist"):
@@ -28,7 +54,8 @@ batch_size_option = click.option("--batch-size", type=click.IntRange(min=1), def
 validation_size_option = click.option(
     "--validation-size", type=click.IntRange(min=0), default=5000, show_default=True,
     help="Training images held out at the start of the file (Madry split: 5,000).")
-seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+seed_option = click.option("--seed", type=SEED, default=0, show_default=True,
+                           help=f"Random seed (0 to {SEED_MAX}).")
 
 
 def out_option(default=None, help="Output file or folder."):

@@ -18,10 +18,14 @@ permutation, like TF1 ``next_batch`` — so a resumed run sees the same batches 
 uninterrupted one; only the PGD random starts differ.  ``init_from`` copies the weights and
 global step of another checkpoint (no optimizer state) to continue training it.
 
-A JSON log (``train_log.json`` in the output folder) records the settings, every start or
-resumption, and the natural / adversarial batch accuracy and loss between checkpoints.
+A JSON log (``train_log.json`` in the output folder, strict JSON written atomically) records
+the settings, every start or resumption, and the natural / adversarial batch accuracy and loss
+between checkpoints.  Non-finite settings are refused, the output folder is checked before
+any work, and a loss that becomes NaN or inf stops training with an error, leaving the last
+checkpoint as the newest.
 """
 import json
+import math
 import os
 import sys
 import time
@@ -32,11 +36,12 @@ import numpy as np
 import tensorflow as tf
 
 from bsattack import augment as augmentation
-from bsattack import data, models
+from bsattack import data, models, outputs
 from bsattack.attacks.network import shared_logits_fn
 from bsattack.attacks.pgd_graph import pgd_graph
 from bsattack.datasets import get_spec
 from bsattack.errors import BsattackError
+from bsattack.options import SEED_MAX
 from madry_models import checkpoint as ckpt
 from madry_models.mnist import OFFICIAL_WIDTHS, build_mnist, widths_from_shapes
 
@@ -87,7 +92,8 @@ class BatchSchedule:
     def _perm(self, epoch):
         if epoch not in self._perms:
             self._perms = {e: p for e, p in self._perms.items() if e == epoch - 1}
-            self._perms[epoch] = np.random.RandomState(self.seed + epoch).permutation(self.n)
+            seed = (self.seed + epoch) % (SEED_MAX + 1)   # numpy's range, for any seed
+            self._perms[epoch] = np.random.RandomState(seed).permutation(self.n)
         return self._perms[epoch]
 
     def indices(self, step):
@@ -147,17 +153,26 @@ def _read_log(out):
 
 
 def _write_log(out, log):
-    path = os.path.join(out, LOG_NAME)
-    with open(path + ".tmp", "w") as handle:
-        json.dump(log, handle, indent=1)
-    os.replace(path + ".tmp", path)
+    """Atomically, as strict JSON (a non-finite number would be written as null)."""
+    outputs.save_json(os.path.join(out, LOG_NAME), log)
 
 
 def _existing_checkpoint(out):
-    try:
-        return ckpt.resolve_prefix(out) if os.path.isdir(out) else None
-    except BsattackError:
+    """The checkpoint ``out`` holds, None when it holds none; a damaged one (an index naming a
+    missing step) is refused rather than trained over."""
+    if not os.path.isdir(out) or not any(f == "checkpoint" or f.endswith(".index")
+                                         for f in os.listdir(out)):
         return None
+    return ckpt.resolve_prefix(out)
+
+
+def _check_settings(settings):
+    for name in ("eps", "a", "learning_rate"):
+        value = getattr(settings, name)
+        if not math.isfinite(value):
+            raise BsattackError(f"{name} must be a finite number (got {value})")
+    if not 0 <= settings.seed <= SEED_MAX:
+        raise BsattackError(f"seed must be in 0..{SEED_MAX} (got {settings.seed})")
 
 
 def _start_state(settings, out, resume, init_from, echo):
@@ -186,7 +201,9 @@ def train(settings, out, data_dir=None, resume=False, init_from=None, echo=click
     if get_spec(settings.dataset).name not in TRAINABLE_DATASETS:
         raise BsattackError(f"training is implemented for {', '.join(TRAINABLE_DATASETS)} "
                             f"(the MNIST-challenge recipe), not {settings.dataset}")
+    _check_settings(settings)
     augmentation.parse(settings.augment)
+    outputs.check_writable_dir(out, what=f"the training folder {out}")
     log, restore_prefix, init_from = _start_state(settings, out, resume, init_from, echo)
     if init_from:
         stored = ckpt.variable_shapes(init_from)
@@ -227,9 +244,11 @@ def _restore_all(sess, saver, prefix):
     try:
         saver.restore(sess, prefix)
     except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as exc:
-        missing = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BsattackError(f"cannot resume from {prefix}: it lacks part of the training state "
-                            f"({missing}); use --init-from to start from its weights") from None
+                            f"({ckpt.cause(exc)}); use --init-from to start from its "
+                            f"weights") from None
+    except tf.errors.OpError as exc:
+        raise BsattackError(f"cannot resume from {prefix}: {ckpt.cause(exc)}") from None
 
 
 def _new_window():
@@ -250,6 +269,11 @@ def _loop(sess, net, split, schedule, settings, out, log, step, echo):
                 {net.model.x01: augment(split.train_x[idx], step),
                  net.labels: split.train_y[idx]})
             step += 1                    # train_op increments global_step once per run
+            if not np.isfinite(xent):
+                saved = log["history"][-1]["checkpoint"] if log["history"] else "none"
+                raise BsattackError(f"training diverged at step {step}: the loss is {xent}; "
+                                    f"nothing after the last checkpoint ({saved}) was saved; "
+                                    f"try a smaller --lr")
             window["nat"] += int(nat)
             window["adv"] += int(adv)
             window["n"] += len(idx)
@@ -285,6 +309,7 @@ def export_weights(dataset, source, dest):
     """Write ``source``'s model variables and global_step (no optimizer slots) as an
     official-layout checkpoint in ``dest``; returns the new prefix."""
     prefix = ckpt.resolve_prefix(source)
+    outputs.check_writable_dir(dest)
     if _existing_checkpoint(dest):
         raise BsattackError(f"{dest} already holds a checkpoint; choose an empty folder")
     stored = ckpt.variable_shapes(prefix)

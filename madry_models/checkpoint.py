@@ -14,24 +14,28 @@ _STEP_PREFIX = re.compile(r"^(.*-(\d+))\.index$")
 
 
 def resolve_prefix(path):
-    """Checkpoint prefix for ``path``: a directory (its ``checkpoint`` file, else the newest
-    ``*-STEP.index``) or a prefix itself.  Raises BsattackError naming what is missing."""
+    """Checkpoint prefix for ``path``: a directory (the step its ``checkpoint`` index file names,
+    or without one the newest ``*-STEP.index``) or a prefix itself.  Raises BsattackError
+    naming what is missing; an index naming a step that is not there is refused, not replaced
+    by another step."""
     path = os.fspath(path)
     if os.path.isdir(path):
-        state = tf.train.get_checkpoint_state(path)
-        if state is not None and state.model_checkpoint_path:
-            prefix = state.model_checkpoint_path
-            if not os.path.isabs(prefix):
-                prefix = os.path.join(path, prefix)
+        steps = sorted((int(m.group(2)), m.group(1))
+                       for m in map(_STEP_PREFIX.match, os.listdir(path)) if m)
+        named = _index_prefix(path)
+        if named is None and steps:
+            return os.path.join(path, steps[-1][1])
+        if named is None:
+            raise BsattackError(f"no checkpoint in {path}: expected a 'checkpoint' file or "
+                                f"checkpoint-STEP.index")
+        # an index written on another machine names a foreign folder: its base name counts
+        for prefix in (named, os.path.join(path, os.path.basename(named))):
             if os.path.exists(prefix + ".index"):
                 return prefix
-            prefix = os.path.join(path, os.path.basename(prefix))  # index written on another machine
-            if os.path.exists(prefix + ".index"):
-                return prefix
-        steps = [(int(m.group(2)), m.group(1)) for m in map(_STEP_PREFIX.match, os.listdir(path)) if m]
-        if steps:
-            return os.path.join(path, max(steps)[1])
-        raise BsattackError(f"no checkpoint in {path}: expected a 'checkpoint' file or checkpoint-STEP.index")
+        found = ", ".join(name for _, name in steps) or "no checkpoint-STEP.index"
+        raise BsattackError(f"{os.path.join(path, 'checkpoint')} names "
+                            f"{os.path.basename(named)}, which is not in {path} (found: {found}); "
+                            f"pass one of those as --checkpoint or fix the index file")
     if os.path.exists(path + ".index"):
         return path
     if not os.path.exists(os.path.dirname(path) or "."):
@@ -39,16 +43,47 @@ def resolve_prefix(path):
     raise BsattackError(f"checkpoint not found: {path} (neither a directory nor a prefix with .index)")
 
 
+def _index_prefix(folder):
+    """The prefix the ``checkpoint`` index file of ``folder`` names (joined to ``folder`` when
+    relative), or None without an index file; an index file that cannot be parsed is refused
+    (TF would silently ignore it)."""
+    if not os.path.isfile(os.path.join(folder, "checkpoint")):
+        return None
+    try:
+        state = tf.train.get_checkpoint_state(folder)
+    except Exception as exc:  # a text-proto parse error, an unreadable file
+        raise BsattackError(f"{os.path.join(folder, 'checkpoint')}: unreadable index file "
+                            f"({cause(exc)})") from None
+    if state is None or not state.model_checkpoint_path:   # TF logs a parse error, returns None
+        raise BsattackError(f"{os.path.join(folder, 'checkpoint')}: unreadable index file (no "
+                            f"model_checkpoint_path); fix or remove it")
+    named = state.model_checkpoint_path
+    return named if os.path.isabs(named) else os.path.join(folder, named)
+
+
 def _reader(prefix):
     try:
         return tf.train.load_checkpoint(prefix)
     except Exception as exc:  # TF raises several types for unreadable files
-        raise BsattackError(f"cannot read checkpoint {prefix}: {_first_line(exc)}") from None
+        raise BsattackError(f"cannot read checkpoint {prefix}: {cause(exc)}") from None
 
 
-def _first_line(exc):
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+_DAMAGED = ("DATA_LOSS", "OUT_OF_RANGE")
+
+
+def cause(exc):
+    """TF's reason in one line: the status code (DATA_LOSS, OUT_OF_RANGE, ...) and the message
+    line that states it, without the "Graph execution error" and node-trace wrapping."""
+    lines = [line.strip() for line in str(exc).splitlines()]
+    lines = [line for line in lines if line and not line.startswith(("[[", "File ", "Node:"))
+             and not line.endswith(":") and not line.startswith("Detected at node")]
+    text = lines[-1] if lines else type(exc).__name__
+    if isinstance(exc, tf.errors.OpError):
+        code = re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__[:-len("Error")]).upper()
+        text = f"{code}: {text}"
+        if code in _DAMAGED:
+            text += " (a .data or .index file is truncated, damaged or from another checkpoint)"
+    return text
 
 
 def variable_shapes(path):
@@ -64,9 +99,23 @@ def read_variables(path, names):
     return {n: reader.get_tensor(n) for n in names}
 
 
+def check_ranks(prefix, shapes, ranks):
+    """Before widths are read off ``shapes`` ({name: shape} of the checkpoint): each
+    {name: rank} of ``ranks`` must be stored with that rank and non-zero sizes."""
+    for name, rank in ranks.items():
+        if name not in shapes:
+            raise BsattackError(f"checkpoint {prefix} has no variable '{name}'")
+        shape = list(shapes[name])
+        if len(shape) != rank or 0 in shape:
+            raise BsattackError(f"checkpoint {prefix}: variable '{name}' has shape {shape}, the "
+                                f"model expects a non-empty array of rank {rank}")
+
+
 def check_variables(prefix, variables):
-    """Every {checkpoint name: tf.Variable} must exist in the checkpoint with the same shape."""
-    stored = _reader(prefix).get_variable_to_shape_map()
+    """Every {checkpoint name: tf.Variable} must exist in the checkpoint with the same shape
+    and dtype."""
+    reader = _reader(prefix)
+    stored, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
     for name, var in variables.items():
         if name not in stored:
             raise BsattackError(f"checkpoint {prefix} has no variable '{name}'")
@@ -74,6 +123,10 @@ def check_variables(prefix, variables):
         if list(stored[name]) != want:
             raise BsattackError(f"checkpoint {prefix}: variable '{name}' has shape "
                                 f"{list(stored[name])}, the model expects {want}")
+        want_dtype = var.dtype.base_dtype
+        if dtypes[name] != want_dtype:
+            raise BsattackError(f"checkpoint {prefix}: variable '{name}' is stored as "
+                                f"{dtypes[name].name}, the model expects {want_dtype.name}")
 
 
 def restore(sess, path, variables):
@@ -84,7 +137,7 @@ def restore(sess, path, variables):
     try:
         saver.restore(sess, prefix)
     except Exception as exc:
-        raise BsattackError(f"cannot restore {prefix}: {_first_line(exc)}") from None
+        raise BsattackError(f"cannot restore {prefix}: {cause(exc)}") from None
     return prefix
 
 

@@ -202,3 +202,109 @@ def test_full_challenge_file_on_shared_checkpoint(shared_dir, tmp_path):
     x[0, pixel] += np.float32(0.0002)
     with pytest.raises(BsattackError, match="1 of 10000 images are over budget"):
         challenge.check_attack(x, split.test_x, "mnist")
+
+
+def crafted_header_file(path, shape, body=b"\0" * 64, dtype="<f4"):
+    """A .npy whose header claims ``shape`` but whose data is only ``body``."""
+    with open(path, "wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, {"descr": dtype, "fortran_order": False,
+                                                      "shape": shape})
+        handle.write(body)
+    return path
+
+
+def test_header_claiming_a_huge_array_is_refused_before_allocating(small_checkpoint, small_split,
+                                                                   tmp_path):
+    path = crafted_header_file(tmp_path / "huge.npy", (10**9, 784))
+    message = refused(path, small_checkpoint, small_split, tmp_path)
+    assert "announces shape (1000000000,784)" in message and "holds 64 bytes" in message
+
+
+def test_text_file_is_not_an_npy_file(small_checkpoint, small_split, tmp_path):
+    path = tmp_path / "attack.npy"
+    path.write_text("0.1, 0.2, 0.3\n" * 10)
+    message = refused(path, small_checkpoint, small_split, tmp_path)
+    assert "is not an .npy file" in message and "pickle" not in message
+
+
+def test_unwritable_pred_out_fails_before_the_work(clean, small_checkpoint, fixture_data_dir,
+                                                   tmp_path):
+    """`evaluate --pred-out` that cannot be written: one line, before any accuracy is printed."""
+    np.save(tmp_path / "a.npy", clean)
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "folder.npy").mkdir()
+    for pred_out in ("/proc/nonexistent/p.npy", tmp_path / "file" / "p.npy",
+                     tmp_path / "folder.npy", tmp_path / ("x" * 300 + ".npy")):
+        result = CliRunner().invoke(cli.main, [
+            "evaluate", "--checkpoint", small_checkpoint("mnist"), "--attack-file",
+            str(tmp_path / "a.npy"), "--data-dir", fixture_data_dir, "--n", str(N),
+            "--validation-size", str(FIXTURE_VALIDATION_SIZE), "--pred-out", str(pred_out)])
+        assert result.exit_code != 0 and "Traceback" not in result.output, result.output
+        assert "Accuracy" not in result.output
+        assert [line for line in result.output.splitlines() if line.startswith("Error:")] \
+            == [result.output.strip().splitlines()[-1]], result.output
+
+
+# --- property-based: check_attack against a direct restatement of run_attack.py's rules ------
+from hypothesis import given, settings, strategies as st          # noqa: E402
+from hypothesis.extra import numpy as hnp                           # noqa: E402
+
+CLEAN_SMALL = np.random.default_rng(3).random((4, 784)).astype(np.float32)
+PIXEL = st.floats(-0.5, 1.5, width=32) | st.sampled_from([np.nan, np.inf, -np.inf, 0.0, 1.0])
+
+
+def reference_verdict(x, clean):
+    """run_attack.py's checks in its order, as plain numpy; None when the file is valid."""
+    if x.shape != clean.shape:
+        return "shape"
+    values = x.astype(np.float64)
+    if np.isnan(values).any() or np.isinf(values).any():
+        return "range"
+    if values.max() > 1.0001 or values.min() < -0.0001:
+        return "range"
+    if (np.abs(values - clean.astype(np.float64)).max(axis=1) > 0.3001).any():
+        return "budget"
+    return None
+
+
+@settings(max_examples=150, deadline=None)
+@given(delta=hnp.arrays(np.float32, (4, 784), elements=st.floats(-0.3125, 0.3125, width=32)),
+       pixels=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 783), PIXEL), max_size=3),
+       shape=st.sampled_from([(4, 784), (3, 784), (4, 28, 28), (784, 4)]))
+def test_check_attack_agrees_with_the_reference_rules(delta, pixels, shape):
+    x = np.clip(CLEAN_SMALL + delta, 0, 1).astype(np.float32)
+    for i, j, value in pixels:
+        x[i, j] = value
+    x = x[:shape[0]] if shape == (3, 784) else x.reshape(shape)
+    want = reference_verdict(x, CLEAN_SMALL)
+    if want is None:
+        largest = challenge.check_attack(x, CLEAN_SMALL, "mnist")
+        assert largest == pytest.approx(np.abs(x.astype(np.float64) - CLEAN_SMALL).max())
+        return
+    with pytest.raises(BsattackError) as err:
+        challenge.check_attack(x, CLEAN_SMALL, "mnist")
+    text = str(err.value)
+    assert "\n" not in text
+    assert {"shape": "Invalid shape", "range": "Invalid pixel range",
+            "budget": "maximum perturbation found"}[want] in text
+
+
+@settings(max_examples=60, deadline=None)
+@given(dtype=st.sampled_from(["<f4", "<f8", "<i2", "|u1", ">f4", "<c8", "|b1", "<U3", "<M8[s]"]),
+       shape=st.tuples(st.integers(0, 5), st.integers(0, 5)),
+       cut=st.integers(-3, 3))
+def test_load_attack_file_checks_dtype_and_size(tmp_path_factory, dtype, shape, cut):
+    """Any header/body mismatch is refused in one line; a consistent file loads exactly when
+    its dtype is a real number type."""
+    path = tmp_path_factory.mktemp("npy") / "a.npy"
+    array = np.zeros(shape, dtype=dtype)
+    np.save(path, array)
+    raw = path.read_bytes()
+    path.write_bytes(raw[:len(raw) + cut] if cut < 0 else raw + b"\0" * cut)
+    if cut == 0 and np.dtype(dtype).kind in "fiu":
+        loaded = challenge.load_attack_file(path)
+        assert loaded.dtype == np.dtype(dtype) and loaded.shape == shape
+        return
+    with pytest.raises(BsattackError) as err:
+        challenge.load_attack_file(path)
+    assert "\n" not in str(err.value)

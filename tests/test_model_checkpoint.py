@@ -103,3 +103,64 @@ def test_checkpoint_errors(small_checkpoint, tmp_path):
         model = build_mnist()
         with pytest.raises(BsattackError, match="Variable.*shape"):
             ckpt.restore(sess, small_checkpoint("mnist"), model.variables)
+
+
+def _rewrite_checkpoint(src, dst, change):
+    """A copy of checkpoint ``src`` in ``dst`` whose variables went through ``change(dict)``."""
+    values = ckpt.read_variables(src, list(ckpt.variable_shapes(src)))
+    change(values)
+    os.makedirs(dst)
+    with tf.Graph().as_default(), tf1.Session() as sess:
+        variables = {n: tf1.Variable(v, name=n.replace("/", "_")) for n, v in values.items()}
+        sess.run(tf1.global_variables_initializer())
+        tf1.train.Saver(var_list=variables).save(sess, os.path.join(dst, "checkpoint"),
+                                                 global_step=300, write_meta_graph=False)
+    return str(dst)
+
+
+def _load_error(path):
+    with tf.Graph().as_default(), models.new_session() as sess:
+        with pytest.raises(BsattackError) as err:
+            models.load(sess, "mnist", str(path))
+    assert "\n" not in str(err.value)
+    return str(err.value)
+
+
+def test_scalar_variable_is_named_not_an_indexerror(small_checkpoint, tmp_path):
+    path = _rewrite_checkpoint(small_checkpoint("mnist"), tmp_path / "scalar",
+                               lambda v: v.__setitem__("Variable_5", np.float32(1)))
+    message = _load_error(path)
+    assert "'Variable_5' has shape []" in message and "rank 1" in message
+
+
+def test_float64_variable_message_is_complete(small_checkpoint, tmp_path):
+    path = _rewrite_checkpoint(
+        small_checkpoint("mnist"), tmp_path / "f64",
+        lambda v: v.__setitem__("Variable_7", v["Variable_7"].astype(np.float64)))
+    message = _load_error(path)
+    assert "'Variable_7' is stored as float64, the model expects float32" in message
+
+
+def test_damaged_files_keep_tensorflows_cause(small_checkpoint, tmp_path):
+    truncated = _copy_checkpoint(small_checkpoint("mnist"), tmp_path / "truncated")
+    data_file = truncated / "checkpoint-300.data-00000-of-00001"
+    data_file.write_bytes(data_file.read_bytes()[:1000])
+    message = _load_error(truncated)
+    assert "OUT_OF_RANGE" in message and "Read less bytes than requested" in message
+    foreign = _copy_checkpoint(small_checkpoint("mnist"), tmp_path / "foreign")
+    shutil.copy(os.path.join(small_checkpoint("fashion"), "checkpoint-300.index"),
+                foreign / "checkpoint-300.index")
+    message = _load_error(foreign)
+    assert "DATA_LOSS" in message and "Checksum does not match" in message
+
+
+def test_index_naming_a_missing_step_is_refused(small_checkpoint, tmp_path):
+    folder = _copy_checkpoint(small_checkpoint("mnist"), tmp_path / "ck")
+    (folder / "checkpoint").write_text('model_checkpoint_path: "checkpoint-500"\n')
+    with pytest.raises(BsattackError) as err:
+        ckpt.resolve_prefix(folder)
+    assert "names checkpoint-500, which is not in" in str(err.value)
+    assert "checkpoint-300" in str(err.value)
+    (folder / "checkpoint").write_text("this is { not a text proto")
+    with pytest.raises(BsattackError, match="unreadable index file"):
+        ckpt.resolve_prefix(folder)

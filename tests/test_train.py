@@ -4,6 +4,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 import cli
@@ -122,3 +123,52 @@ def test_batch_schedule_is_a_per_epoch_permutation_and_a_function_of_step():
     again = BatchSchedule(n=10, batch_size=4, seed=7)
     np.testing.assert_array_equal(again.indices(3), batches[3])  # no dependence on history
     assert not np.array_equal(BatchSchedule(10, 4, 8).indices(0), batches[0])
+
+
+def test_non_finite_options_and_bad_seeds_are_refused_before_any_work(tmp_path, fixture_data_dir):
+    """`train --lr nan` used to save all-NaN weights, `--eps nan` to train naturally, both
+    with exit 0; `--seed -1` failed with a traceback."""
+    cases = [("--lr", "nan"), ("--lr", "inf"), ("--a", "nan"), ("--seed", "-1"),
+             ("--seed", str(2**32))]
+    for option, value in cases:
+        out = tmp_path / f"{option[2:]}{value}"
+        result = run_train(out, fixture_data_dir, option, value)
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert f"Invalid value for '{option}'" in result.output
+        assert not out.exists()
+    for eps in ("nan", "-inf", "1e999"):
+        result = run_train(tmp_path / "eps", fixture_data_dir, eps=eps)
+        assert result.exit_code == 2 and "Invalid value for '--eps'" in result.output
+    assert not (tmp_path / "eps").exists()
+    result = run_train(tmp_path / "top", fixture_data_dir, "--seed", str(2**32 - 1), eps="0",
+                       steps=2)
+    assert result.exit_code == 0, result.output       # the largest seed numpy takes runs
+
+
+def test_diverging_training_stops_and_the_log_stays_strict_json(tmp_path, fixture_data_dir):
+    """A learning rate so large the loss overflows: an error naming the step, no NaN weights
+    saved after the last checkpoint, train_log.json strict JSON."""
+    out = tmp_path / "div"
+    result = run_train(out, fixture_data_dir, "--lr", "1e38", eps="0", steps=6, save_every=1)
+    assert result.exit_code == 1 and "training diverged at step" in result.output, result.output
+    log_text = (out / "train_log.json").read_text() if (out / "train_log.json").exists() else "{}"
+    log = json.loads(log_text, parse_constant=lambda c: pytest.fail(f"bare {c} in the log"))
+    for entry in log.get("history", []):
+        values = stored(out / entry["checkpoint"])
+        assert all(np.isfinite(values[n]).all() for n in VARIABLE_NAMES), entry
+
+
+def test_unwritable_out_is_refused_before_training(tmp_path, fixture_data_dir):
+    (tmp_path / "file").write_text("x")
+    for out in ("/proc/nonexistent/run", tmp_path / "file" / "run",
+                tmp_path / ("x" * 300) / "run"):
+        result = run_train(out, fixture_data_dir, eps="0", steps=2)
+        assert result.exit_code == 1 and "cannot write the training folder" in result.output, \
+            result.output
+        assert result.output.count("\n") == 1
+
+
+def test_batch_schedule_accepts_the_largest_seed():
+    schedule = BatchSchedule(n=10, batch_size=8, seed=2**32 - 1)
+    assert sorted(np.concatenate([schedule.indices(0), schedule.indices(1)])[:10]) == \
+        list(range(10))

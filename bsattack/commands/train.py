@@ -2,8 +2,8 @@
 import click
 
 from bsattack import train as training
-from bsattack.options import (data_dir_option, dataset_option, resolve_checkpoint, seed_option,
-                              validation_size_option)
+from bsattack.options import (FiniteFloat, data_dir_option, dataset_option, resolve_checkpoint,
+                              seed_option, validation_size_option)
 
 
 def _widths(ctx, param, value):
@@ -21,7 +21,7 @@ def _widths(ctx, param, value):
 @click.command()
 @click.option("--dataset", type=click.Choice(training.TRAINABLE_DATASETS), default="mnist",
               show_default=True, help="Data set (the MNIST-challenge architecture).")
-@click.option("--eps", type=click.FloatRange(min=0, max=1), required=True,
+@click.option("--eps", type=FiniteFloat(min=0, max=1), required=True,
               help="PGD budget in [0,1] pixel units (MNIST 0.3, Fashion-MNIST 0.1); 0 trains "
                    "naturally.")
 @click.option("--out", type=click.Path(file_okay=False), required=True,
@@ -31,10 +31,10 @@ def _widths(ctx, param, value):
                    "--init-from the step count goes on from that checkpoint's.")
 @click.option("--k", type=click.IntRange(min=1), default=40, show_default=True,
               help="PGD steps of the adversary.")
-@click.option("--a", type=click.FloatRange(min=0, min_open=True), default=0.01,
+@click.option("--a", type=FiniteFloat(min=0, min_open=True), default=0.01,
               show_default=True, help="PGD step size.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=50, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-4,
+@click.option("--lr", type=FiniteFloat(min=0, min_open=True), default=1e-4,
               show_default=True, help="Adam learning rate.")
 @seed_option
 @click.option("--save-every", type=click.IntRange(min=1), default=300, show_default=True,
