@@ -1,6 +1,7 @@
-"""Label-preserving input shifts beyond the paper's x' = αx + β: families a person still reads
-as the same digit or garment, each with a strength, on images in [-0.5, 0.5] (MNIST layout
-[N, 784], black background = -0.5).
+"""Label-preserving input shifts on images in [-0.5, 0.5]: the paper's own x' = αx + β
+(:class:`BlindSpot`) and families beyond it that a person still reads as the same digit or
+garment (:class:`Shift`, each with a strength; square single-channel images [N, side²],
+black background = -0.5).
 
 | family | strength | x' |
 | --- | --- | --- |
@@ -14,8 +15,12 @@ Every output is checked to stay in [-0.5, 0.5] (no transform here needs a clip: 
 is monotone on [0, 1] and blur/bilinear interpolation are convex combinations), and every
 strength is validated with a one-line error.
 
-Public API: ``Shift(family, strength)`` (callable on [N, d] arrays; ``name``, ``key()``),
-``parse(spec)`` for 'family:strength', ``DEFAULT_SHIFTS``.
+Every transform is a frozen value with the same interface: ``t(x_pm) -> x_pm`` (numpy in and
+out, [-0.5, 0.5]), ``name`` (for tables, file and group names), ``key()`` (for cache keys),
+``family``, ``is_original`` and ``thresholds(eps)`` (the L∞ thresholds success is decided at).
+
+Public API: ``BlindSpot(alpha, beta)``, ``Shift(family, strength)``, ``parse(spec)`` for
+'family:strength', ``DEFAULT_SHIFTS``, ``ORIGINAL`` (the identity, ``BlindSpot(1, 0)``).
 """
 import math
 from dataclasses import dataclass
@@ -24,9 +29,8 @@ import numpy as np
 from scipy import ndimage
 
 from bsattack.errors import BsattackError
-from bsattack.transforms import blindspot
+from bsattack.transforms import blindspot, validate
 
-SIDE = 28                       # MNIST / Fashion-MNIST images are 28 x 28
 BACKGROUND = -0.5               # black, in [-0.5, 0.5] units
 RANGE_TOLERANCE = 1e-6
 MAX_TRANSLATION = 4
@@ -81,6 +85,47 @@ def _check_strength(family, s):
 
 
 @dataclass(frozen=True)
+class BlindSpot:
+    """The paper's blind-spot transform x' = α·x + β (§3.3) with 0 < α ≤ 1, |β| ≤ (1 − α)/2
+    (validated by :func:`bsattack.transforms.validate`); ``BlindSpot(1, 0)`` is the identity."""
+    alpha: float = 1.0
+    beta: float = 0.0
+
+    def __post_init__(self):
+        alpha, beta = validate(self.alpha, self.beta)
+        object.__setattr__(self, "alpha", alpha)
+        object.__setattr__(self, "beta", beta)
+
+    @property
+    def is_original(self):
+        return (self.alpha, self.beta) == (1.0, 0.0)
+
+    @property
+    def name(self):
+        """'original' for the identity, else e.g. 'alpha0.9-beta0.05'."""
+        return "original" if self.is_original else f"alpha{self.alpha:g}-beta{self.beta:g}"
+
+
+    @property
+    def family(self):
+        return "original" if self.is_original else "scale-shift (paper)"
+
+    def key(self):
+        return {"alpha": self.alpha, "beta": self.beta}
+
+    def thresholds(self, eps):
+        """The L∞ thresholds success is decided at, ascending: (α·ε, ε), or (ε,) when α = 1."""
+        return (eps,) if self.alpha >= 1.0 else (self.alpha * eps, eps)
+
+    def __call__(self, x_pm):
+        """x' = α·x + β in float64, cast back to the input dtype (edges land exactly on ±0.5)."""
+        return blindspot(np.asarray(x_pm), self.alpha, self.beta)
+
+
+ORIGINAL = BlindSpot()
+
+
+@dataclass(frozen=True)
 class Shift:
     """One family at one strength; ``shift(x_pm)`` returns the shifted [N, d] images."""
     family: str
@@ -97,14 +142,22 @@ class Shift:
     def name(self):
         return f"{self.family}{self.strength:g}"
 
+    is_original = False
+
     def key(self):
         return {"shift": self.family, "strength": self.strength}
 
+    def thresholds(self, eps):
+        """Success is decided at ε only."""
+        return (eps,)
+
     def __call__(self, x_pm):
         x_pm = np.asarray(x_pm)
-        if x_pm.ndim != 2 or x_pm.shape[1] != SIDE * SIDE:
-            raise BsattackError(f"shifts take [N, {SIDE * SIDE}] images (got {x_pm.shape})")
-        images = x_pm.reshape(-1, SIDE, SIDE)
+        side = math.isqrt(x_pm.shape[1]) if x_pm.ndim == 2 else 0
+        if x_pm.ndim != 2 or side < 2 or side * side != x_pm.shape[1]:
+            raise BsattackError(f"shifts take square single-channel images [N, side²] "
+                                f"(got {x_pm.shape})")
+        images = x_pm.reshape(-1, side, side)
         out = _APPLY[self.family](images, self.strength).reshape(x_pm.shape)
         if out.size and (out.min() < -0.5 - RANGE_TOLERANCE or out.max() > 0.5 + RANGE_TOLERANCE):
             raise BsattackError(f"shift {self.name} left [-0.5, 0.5] "
@@ -131,36 +184,3 @@ DEFAULT_SHIFTS = tuple(Shift(f, s) for f, values in [
     ("rotate", (-15, -10, -5, 5, 10, 15)),
     ("invert", (1,)),
 ] for s in values)
-
-
-@dataclass(frozen=True)
-class Setting:
-    """A test-set condition: the paper's x' = αx + β, or a :class:`Shift` (then α=1, β=0)."""
-    alpha: float = 1.0
-    beta: float = 0.0
-    shift: Shift = None
-
-    @property
-    def label(self):
-        if self.shift is not None:
-            return self.shift.name
-        return "original" if self.is_original else f"alpha{self.alpha:g}-beta{self.beta:g}"
-
-    @property
-    def family(self):
-        if self.shift is not None:
-            return self.shift.family
-        return "original" if self.is_original else "scale-shift (paper)"
-
-    @property
-    def strength(self):
-        return "" if self.shift is None else f"{self.shift.strength:g}"
-
-    @property
-    def is_original(self):
-        return self.shift is None and (self.alpha, self.beta) == (1.0, 0.0)
-
-    def apply(self, x_pm):
-        """The shifted images ([N, d] in [-0.5, 0.5])."""
-        return self.shift(x_pm) if self.shift is not None else blindspot(x_pm, self.alpha,
-                                                                          self.beta)

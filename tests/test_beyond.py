@@ -167,9 +167,9 @@ def test_a_transform_replaces_alpha_beta_in_run_blindspot(small_checkpoint):
 
 
 def test_setting_accuracies_match_an_independent_forward_pass(small_checkpoint, small_split):
-    from bsattack.shifts import Setting, Shift
+    from bsattack.shifts import ORIGINAL, BlindSpot, Shift
     split = small_split("fashion")
-    settings = [Setting(), Setting(0.8, 0.1), Setting(shift=Shift("rotate", 10))]
+    settings = [ORIGINAL, BlindSpot(0.8, 0.1), Shift("rotate", 10)]
     got = shift_table.accuracies("fashion", small_checkpoint("fashion"), settings,
                                  split.test_x[:300], split.test_y[:300])
     x = split.test_x[:300]
@@ -177,4 +177,4 @@ def test_setting_accuracies_match_an_independent_forward_pass(small_checkpoint, 
                                     to_01(Shift("rotate", 10)(to_pm(x)))]):
         expected = models.accuracy("fashion", small_checkpoint("fashion"), images,
                                    split.test_y[:300])
-        assert got[s.label] == pytest.approx(expected)
+        assert got[s.name] == pytest.approx(expected)

@@ -7,7 +7,8 @@ import pytest
 
 from bsattack import shifts
 from bsattack.errors import BsattackError
-from bsattack.shifts import DEFAULT_SHIFTS, Setting, Shift, parse
+from bsattack.shifts import DEFAULT_SHIFTS, ORIGINAL, BlindSpot, Shift, parse
+from bsattack.transforms import blindspot
 
 SIDE = 28
 
@@ -124,6 +125,39 @@ def test_parse_and_labels():
         parse("rotate")
     with pytest.raises(BsattackError):
         Shift("blur", 1)(np.zeros((2, 10), np.float32))
-    assert Setting().is_original and Setting().label == "original"
-    assert Setting(0.9, 0.05).label == "alpha0.9-beta0.05"
-    assert Setting(shift=Shift("blur", 0.5)).family == "blur"
+    assert ORIGINAL.is_original and ORIGINAL.name == "original" and BlindSpot() == ORIGINAL
+    assert BlindSpot(0.9, 0.05).name == "alpha0.9-beta0.05"
+    assert BlindSpot(0.9, 0.05).family == "scale-shift (paper)"
+    assert Shift("blur", 0.5).family == "blur" and not Shift("blur", 0.5).is_original
+
+
+@pytest.mark.parametrize("alpha, beta", [(0.9, 0.05), (0.7, -0.15), (0.8, 0.0), (1.0, 0.0)])
+def test_blindspot_shift_is_the_transform_bit_for_bit(images, alpha, beta):
+    t = BlindSpot(alpha, beta)
+    out = t(images)
+    np.testing.assert_array_equal(out, blindspot(images, alpha, beta))
+    expected = (images.astype(np.float64) * alpha + beta).astype(np.float32)
+    np.testing.assert_array_equal(out, expected)
+    assert out.dtype == images.dtype and (t.alpha, t.beta) == (alpha, beta)
+    assert t.key() == {"alpha": alpha, "beta": beta}
+
+
+def test_blindspot_thresholds_ascend_and_collapse_at_alpha_one():
+    assert BlindSpot(0.8, 0.1).thresholds(0.3) == (0.8 * 0.3, 0.3)
+    assert BlindSpot().thresholds(0.1) == (0.1,)
+    assert Shift("rotate", 10).thresholds(0.1) == (0.1,)
+
+
+@pytest.mark.parametrize("alpha, beta", [(0.0, 0.0), (1.1, 0.0), (0.8, 0.2), (float("nan"), 0),
+                                         ("a", 0)])
+def test_invalid_blindspot_is_a_one_line_error(alpha, beta):
+    with pytest.raises(BsattackError) as err:
+        BlindSpot(alpha, beta)
+    assert "\n" not in str(err.value)
+
+
+def test_shifts_take_any_square_side():
+    x = np.full((2, 16 * 16), -0.5, np.float32)
+    x[:, 0] = 0.5
+    out = Shift("translate-x", 1)(x).reshape(2, 16, 16)
+    assert out[0, 0, 1] == 0.5 and out[0, 0, 0] == -0.5

@@ -13,7 +13,7 @@ from bsattack.options import (checkpoint_option, data_dir_option, resolve_checkp
                               validation_size_option)
 from bsattack.report import blindspot_map, shift_table
 from bsattack.report.tables import paper_table
-from bsattack.shifts import DEFAULT_SHIFTS, Setting, parse
+from bsattack.shifts import DEFAULT_SHIFTS, ORIGINAL, BlindSpot, parse
 
 OUT_DEFAULT = os.path.join("results", "beyond")
 dataset_choice = click.option("--dataset", type=click.Choice(["fashion", "mnist"]),
@@ -70,9 +70,9 @@ def _points(alpha_min, alpha_steps, beta_steps, alphas, beta_fractions):
 def _settings(dataset, shift_specs, with_paper=True):
     """The original, the paper's (α, β) points and the shifts."""
     shifts = [parse(s) for s in shift_specs] if shift_specs else list(DEFAULT_SHIFTS)
-    paper = [Setting(r["alpha"], r["beta"]) for r in paper_table(dataset)["rows"]
+    paper = [BlindSpot(r["alpha"], r["beta"]) for r in paper_table(dataset)["rows"]
              if (r["alpha"], r["beta"]) != (1.0, 0.0)] if with_paper else []
-    return [Setting()] + paper + [Setting(shift=s) for s in shifts]
+    return [ORIGINAL] + paper + shifts
 
 
 def _map(dataset, path, points, attack, n, settings, split, cache_dir, out, stem, header, title):

@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from bsattack import models
 from bsattack.experiment import run_blindspot
+from bsattack.shifts import BlindSpot, Shift
 from bsattack.transforms import to_01, to_pm
 
 ACCURACY_TOLERANCE = 0.01       # "within 1 point of the original"
@@ -30,17 +31,22 @@ COLUMNS = ["setting", "family", "strength", "accuracy", "accuracy_n", "accuracy_
 
 
 def accuracies(dataset, checkpoint, settings, images01, labels, batch_size=500):
-    """{label: accuracy} of ``checkpoint`` on each setting's shifted ``images01``, in one
-    session."""
+    """{name: accuracy} of ``checkpoint`` on each setting's (a :mod:`bsattack.shifts`
+    transform) shifted ``images01``, in one session."""
     graph = tf.compat.v1.Graph()
     out = {}
     with graph.as_default(), models.new_session(graph) as sess:
         model = models.load(sess, dataset, checkpoint)
         for s in settings:
-            x = to_01(s.apply(to_pm(images01)))
+            x = to_01(s(to_pm(images01)))
             predictions = models.run_batched(sess, model.predictions, model.x01, x, batch_size)
-            out[s.label] = float(np.mean(predictions == labels))
+            out[s.name] = float(np.mean(predictions == labels))
     return out
+
+
+def strength(setting):
+    """The table's strength cell: a :class:`bsattack.shifts.Shift`'s strength, else ''."""
+    return f"{setting.strength:g}" if isinstance(setting, Shift) else ""
 
 
 def run_settings(dataset, checkpoint, settings, attack, n, attack_settings, split, cache_dir,
@@ -51,15 +57,16 @@ def run_settings(dataset, checkpoint, settings, attack, n, attack_settings, spli
                       split.test_y[:accuracy_n]) if accuracy_n else {})
     out = {}
     for i, s in enumerate(settings):
-        echo(f"[{i + 1}/{len(settings)}] {dataset} {s.label}")
-        result = run_blindspot(dataset, checkpoint, s.alpha, s.beta, attack, n,
+        echo(f"[{i + 1}/{len(settings)}] {dataset} {s.name}")
+        alpha, beta, shift = (s.alpha, s.beta, None) if isinstance(s, BlindSpot) else (1, 0, s)
+        result = run_blindspot(dataset, checkpoint, alpha, beta, attack, n,
                                settings=attack_settings, split=split, cache_dir=cache_dir,
-                               echo=echo, transform=s.shift)
+                               echo=echo, transform=shift)
         summary = result.summary()
         if big:
-            summary.update(accuracy=big[s.label], accuracy_attacked_n=summary["accuracy"])
-        out[s.label] = {**summary, "setting": s.label, "family": s.family,
-                        "strength": s.strength, "accuracy_n": accuracy_n or n}
+            summary.update(accuracy=big[s.name], accuracy_attacked_n=summary["accuracy"])
+        out[s.name] = {**summary, "setting": s.name, "family": s.family,
+                       "strength": strength(s), "accuracy_n": accuracy_n or n}
     return out
 
 
