@@ -66,7 +66,10 @@ class CWSettings(Settings):
         "help": "box: Adam on the image clipped to the box, rounds start inside the τ-ball "
                 "(converges in tens of steps per constant); reference: li_attack.py's tanh "
                 "space, bit for bit (needs ~1,000)."})
-    mode: str = field(default="threshold", metadata={"cli": False})
+    mode: str = field(default="threshold", metadata={
+        "choices": MODES, "option": "--cw-mode",
+        "help": "threshold: stop an image once success at every threshold is decided; "
+                "minimal: the whole τ schedule, for the smallest L∞."})
     max_iterations: int = field(default=None, metadata={
         "option": "--max-iterations", "help": "Adam steps per loss constant [default: 5 for "
         "box, li_attack.py's 1000 for reference]."})

@@ -6,7 +6,9 @@ import os
 import click
 
 from bsattack import data, models
-from bsattack.commands.blindspot import attack_options, header_lines, make_settings
+from bsattack.commands.attack_options import (attack_option_names, attack_options,
+                                               settings_from_options)
+from bsattack.commands.blindspot import header_lines
 from bsattack.detect import distance_aurocs
 from bsattack.errors import BsattackError
 from bsattack.options import (checkpoint_option, data_dir_option, resolve_checkpoint,
@@ -98,8 +100,7 @@ def _shifts(dataset, path, settings_list, attack, n, settings, split, cache_dir,
     return rows
 
 
-ATTACK_KEYS = ("attack", "max_iterations", "minimal", "cw_inits", "pgd_steps", "pgd_step_size",
-               "pgd_restarts", "pgd_loss", "batch_size", "seed")
+ATTACK_KEYS = tuple(attack_option_names())
 
 
 def experiment_options(with_checkpoint=True):
@@ -116,7 +117,7 @@ def experiment_options(with_checkpoint=True):
 
 def _prepare(opts):
     """(attack settings, resolved checkpoint or None, data split) from the shared options."""
-    settings = make_settings(*(opts[k] for k in ATTACK_KEYS))
+    settings = settings_from_options({k: opts[k] for k in ATTACK_KEYS})
     path = (resolve_checkpoint(opts["dataset"], opts["checkpoint"]) if "checkpoint" in opts
             else None)
     split = data.load(opts["dataset"], opts["data_dir"], opts["validation_size"], echo=click.echo)

@@ -10,7 +10,7 @@ import sys
 import click
 
 from bsattack import data, detect, distance, divergence, measures, models, transforms
-from bsattack.commands.blindspot import attack_options, describe, make_settings
+from bsattack.commands.attack_options import attack_options, settings_from_options
 from bsattack.embed import Embeddings
 from bsattack.experiment import CACHE_DIR, run_blindspot
 from bsattack.options import (checkpoint_option, data_dir_option, dataset_option,
@@ -72,8 +72,8 @@ class Context:
                  cache_dir=CACHE_DIR, batch_size=500, attack=None, n=None, **budget):
         self.dataset, self.cache_dir, self.batch_size = dataset, cache_dir, batch_size
         self.attack_name, self.n = attack, n
-        self.settings = (make_settings(attack, batch_size=batch_size, **budget) if attack
-                         else None)
+        self.settings = (settings_from_options({"attack": attack, "batch_size": batch_size,
+                                                **budget}) if attack else None)
         self.checkpoints = {"adv": resolve_checkpoint(dataset, checkpoint),
                             "nat": resolve_checkpoint(dataset, natural_checkpoint, natural=True)}
         self.split = data.load(dataset, data_dir, validation_size, echo=click.echo)
@@ -93,8 +93,8 @@ class Context:
     def attack(self):
         """Per-image results of the attack on the first n original test images (cached by
         :func:`bsattack.experiment.run_blindspot`, shared with `blindspot` / `tables`)."""
-        return run_blindspot(self.dataset, self.checkpoints["adv"], 1.0, 0.0, self.attack_name,
-                             self.n, settings=self.settings, split=self.split,
+        return run_blindspot(self.dataset, self.checkpoints["adv"], settings=self.settings,
+                             n=self.n, split=self.split,
                              cache_dir=self.cache_dir, echo=click.echo)
 
 
@@ -146,7 +146,7 @@ def distance_figures(ctx, extractors, k, p, out_dir, header):
         note = (f"top: {attack.upper()} L∞ success at ε={result.eps:g} on the adversarially "
                 f"trained model, {assoc.attacked} correctly classified of the first {n} test "
                 f"images; Spearman ρ(D, success)={assoc.spearman:.3f}, AUROC={assoc.auroc:.3f}")
-        lines = header + [f"attack: {describe(ctx.settings)} on {ctx.checkpoints['adv']}, first "
+        lines = header + [f"attack: {ctx.settings.describe()} on {ctx.checkpoints['adv']}, first "
                           f"{n} test images, eps={result.eps:g}", ctx.describe(extractor),
                           f"spearman(D, success)={assoc.spearman:.4f} (p={assoc.p_value:.2g}); "
                           f"AUROC(D -> success)={assoc.auroc:.4f}"]

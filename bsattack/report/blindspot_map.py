@@ -18,6 +18,7 @@ import numpy as np
 from bsattack.errors import BsattackError
 from bsattack.experiment import run_blindspot
 from bsattack.report.tables import paper_table
+from bsattack.shifts import BlindSpot
 from bsattack.transforms import validate
 
 DIGITS = 6     # α, β rounded so that grid points equal the paper's (e.g. 0.9, 0.05) exactly
@@ -55,7 +56,7 @@ def run_map(dataset, checkpoint, points, attack, n, settings, split, cache_dir, 
     summaries = []
     for i, (alpha, beta, fraction) in enumerate(points):
         echo(f"[{i + 1}/{len(points)}] α={alpha:g} β={beta:g}")
-        result = run_blindspot(dataset, checkpoint, alpha, beta, attack, n, settings=settings,
+        result = run_blindspot(dataset, checkpoint, BlindSpot(alpha, beta), settings, n,
                                split=split, cache_dir=cache_dir, echo=echo)
         summaries.append({**result.summary(), "beta_fraction": fraction})
         if on_point is not None:

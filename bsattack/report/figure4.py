@@ -3,6 +3,7 @@
 import numpy as np
 
 from bsattack.datasets import get_spec
+from bsattack.outputs import save_figure
 
 
 def pick_examples(result, count=8):
@@ -41,6 +42,6 @@ def figure4(result, path, count=8):
     fig.suptitle(f"{result.dataset}: α={result.alpha:g}, β={result.beta:g}, "
                  f"ε={result.eps:g} ({result.attack})", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
     return path

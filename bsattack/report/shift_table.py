@@ -58,10 +58,8 @@ def run_settings(dataset, checkpoint, settings, attack, n, attack_settings, spli
     out = {}
     for i, s in enumerate(settings):
         echo(f"[{i + 1}/{len(settings)}] {dataset} {s.name}")
-        alpha, beta, shift = (s.alpha, s.beta, None) if isinstance(s, BlindSpot) else (1, 0, s)
-        result = run_blindspot(dataset, checkpoint, alpha, beta, attack, n,
-                               settings=attack_settings, split=split, cache_dir=cache_dir,
-                               echo=echo, transform=shift)
+        result = run_blindspot(dataset, checkpoint, s, attack_settings, n, split=split,
+                               cache_dir=cache_dir, echo=echo)
         summary = result.summary()
         if big:
             summary.update(accuracy=big[s.name], accuracy_attacked_n=summary["accuracy"])

@@ -1,0 +1,116 @@
+"""Click options of the attacks, generated from the registry's settings dataclasses.
+
+Every field of an attack's settings becomes one option: ``--ATTACK-FIELD`` (or the name in
+the field's ``metadata['option']``), typed from the field (int >= 1, finite float > 0,
+a choice, a comma-separated list), with the field's ``help``; ``batch_size`` and ``seed``
+are shared by all attacks; fields with ``metadata['cli'] = False`` stay at their defaults.
+An option is None unless given, so :func:`settings_from_options` knows what the user set and
+refuses an option of an attack that is not the one chosen (nor a member of the worst case).
+"""
+import dataclasses
+
+import click
+
+from bsattack.attacks import registry
+from bsattack.errors import BsattackError
+from bsattack.options import SEED, FiniteFloat
+
+SHARED = ("batch_size", "seed")
+
+
+def _fields(entry):
+    return [f for f in dataclasses.fields(entry.settings)
+            if f.name not in SHARED and f.metadata.get("cli", True)]
+
+
+def _option_name(entry, field):
+    return field.metadata.get("option", f"--{entry.name}-{field.name.replace('_', '-')}")
+
+
+def _param(entry, field):
+    """(python parameter name, click option) of one settings field."""
+    flag = _option_name(entry, field)
+    param = flag.lstrip("-").replace("-", "_")
+    default = field.default if field.default is not dataclasses.MISSING else None
+    help_text = field.metadata.get("help", "")
+    if default is not None:
+        shown = ",".join(default) if isinstance(default, tuple) else default
+        help_text += f" [{entry.name}; default: {shown}]"
+    else:
+        help_text += f" [{entry.name}]"
+    if "choices" in field.metadata:
+        kind = click.Choice(field.metadata["choices"])
+    elif field.type in (int, "int"):
+        kind = click.IntRange(min=1)
+    elif field.type in (float, "float"):
+        kind = FiniteFloat(min=0, min_open=True)
+    else:
+        kind = str
+    return param, click.option(flag, param, type=kind, default=None, help=help_text)
+
+
+def attack_options(command=None, default_attack="cw", attacks=None):
+    """``--attack``, ``--batch-size``, ``--seed`` and every attack's own options; use as
+    ``@attack_options`` or ``@attack_options(default_attack="pgd")``."""
+    if command is None:
+        return lambda command: attack_options(command, default_attack, attacks)
+    names = list(attacks or registry.ATTACKS)
+    options = [click.option("--attack", type=click.Choice(names), default=default_attack,
+                            show_default=True,
+                            help="; ".join(f"{n}: {registry.get(n).help}" for n in names)),
+               click.option("--batch-size", type=click.IntRange(min=1), default=500,
+                            show_default=True, help="Images per graph batch."),
+               click.option("--seed", type=SEED, default=0, show_default=True,
+                            help="Keys every image's random draws with its test index.")]
+    for name in names:
+        options += [_param(registry.get(name), f)[1] for f in _fields(registry.get(name))]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def attack_option_names(attacks=None):
+    """The Python parameter names :func:`attack_options` adds."""
+    names = ["attack", "batch_size", "seed"]
+    for name in attacks or registry.ATTACKS:
+        names += [_param(registry.get(name), f)[0] for f in _fields(registry.get(name))]
+    return names
+
+
+def _settings(name, options, shared):
+    entry = registry.get(name)
+    values = {f.name: options[_param(entry, f)[0]] for f in _fields(entry)
+              if options.get(_param(entry, f)[0]) is not None}
+    return entry.settings(**values, **shared)
+
+
+def settings_from_options(options):
+    """The chosen attack's settings from a command's keyword arguments (the options added by
+    :func:`attack_options`); the worst case builds its members' settings from theirs."""
+    attack = options["attack"]
+    shared = {k: options[k] for k in SHARED if options.get(k) is not None}
+    if attack == "worst":
+        worst = registry.get("worst").settings
+        members = {s.name for s in worst().members}
+        full = tuple(_settings(s.name, options, shared) for s in worst().full)
+        cascade = tuple(_settings(s.name, options, shared) for s in worst().cascade)
+        settings = worst(full=full, cascade=cascade, **shared)
+    else:
+        members = {attack}
+        settings = _settings(attack, options, shared)
+    for name in registry.ATTACKS:
+        if name in members:
+            continue
+        entry = registry.get(name)
+        for field in _fields(entry):
+            param = _param(entry, field)[0]
+            if options.get(param) is not None and not _shared_with(param, members):
+                raise BsattackError(f"{_option_name(entry, field)} applies to the {name} "
+                                    f"attack, not to --attack {attack}")
+    return settings
+
+
+def _shared_with(param, members):
+    """Whether an option of another attack is also an option of a chosen one."""
+    return any(param == _param(registry.get(m), f)[0]
+               for m in members for f in _fields(registry.get(m)))
