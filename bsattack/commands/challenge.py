@@ -6,11 +6,11 @@ import sys
 import click
 import numpy as np
 
-from bsattack import challenge, challenge_attack, data, models
-from bsattack import leaderboard as board
-from bsattack.options import (batch_size_option, checkpoint_option, data_dir_option,
-                              dataset_option, out_option, resolve_checkpoint, seed_option,
-                              validation_size_option)
+from bsattack.commands.attack_options import (attack_option_names, attack_options,
+                                              settings_from_options)
+from bsattack.errors import BsattackError
+from bsattack.options import (checkpoint_option, data_dir_option, dataset_option, out_option,
+                              resolve_checkpoint, validation_size_option)
 
 
 @click.command()
@@ -20,32 +20,48 @@ from bsattack.options import (batch_size_option, checkpoint_option, data_dir_opt
               help="The .npy attack: (10000, 784) in [0, 1] for MNIST, (10000, 32, 32, 3) in "
                    "[0, 255] for CIFAR10.")
 @data_dir_option
-@click.option("--n", "n", type=click.IntRange(min=1), default=challenge.CHALLENGE_SIZE,
-              show_default=True, help="Test images the file must hold (the challenge: 10000).")
+@click.option("--n", "n", type=click.IntRange(min=1), default=None,
+              help="Test images the file must hold [default: the challenge's 10000].")
 @click.option("--pred-out", type=click.Path(dir_okay=False), default="pred.npy",
               show_default=True, help="Where the int64 predictions are saved.")
 @validation_size_option
 def evaluate(dataset, checkpoint, attack_file, data_dir, n, pred_out, validation_size):
     """Validate ATTACK-FILE (shape, dtype, range, NaN/inf, L∞ ≤ ε + 1e-4 against the clean test
     images) and print the accuracy of CHECKPOINT on it, as the challenge's run_attack.py."""
+    from bsattack import challenge, data
     path = resolve_checkpoint(dataset, checkpoint)
     split = data.load(dataset, data_dir, validation_size, echo=click.echo)
-    challenge.evaluate(dataset, path, attack_file, split, n, pred_out, echo=click.echo)
+    challenge.evaluate(dataset, path, attack_file, split, n or challenge.CHALLENGE_SIZE,
+                       pred_out, echo=click.echo)
+
+
+LEADERBOARD_ROWS = {          # row name -> the attack options that make it
+    "pgd": {"attack": "pgd", "pgd_loss": "xent"},
+    "pgd-cw": {"attack": "pgd", "pgd_loss": "cw"},
+    "cw": {"attack": "cw"},
+    "apgd": {"attack": "apgd", "apgd_loss": "ce"},
+    "apgd-dlr": {"attack": "apgd", "apgd_loss": "dlr"},
+    "worst": {"attack": "worst"},
+}
+PGD_FIELDS = {"pgd_steps": "steps", "pgd_step_size": "step_size"}
 
 
 def _common(command):
     for option in reversed([dataset_option(), checkpoint_option, data_dir_option,
-                            batch_size_option, seed_option, validation_size_option,
-                            click.option("--restarts", type=click.IntRange(min=1),
-                                         default=1, show_default=True,
-                                         help="Random restarts per image."),
-                            click.option("--cw-iterations", type=click.IntRange(min=1),
-                                         default=challenge_attack.CW_ITERATIONS,
-                                         show_default=True,
-                                         help="C&W: Adam steps per constant "
-                                              "(li_attack.py: 1000).")]):
+                            validation_size_option,
+                            click.option("--cache-dir", type=click.Path(file_okay=False),
+                                         default=None, help="Cached chunks (resumable) "
+                                         "[default: the project's cache/].")]):
         command = option(command)
     return command
+
+
+def _settings(dataset, options):
+    """The attack's settings, with the leaderboard's PGD baseline wherever not given."""
+    from bsattack import challenge_attack
+    given = [field for option, field in PGD_FIELDS.items() if options.get(option) is not None]
+    return challenge_attack.with_challenge_defaults(settings_from_options(options), dataset,
+                                                    given)
 
 
 def _bar(length, label):
@@ -54,23 +70,24 @@ def _bar(length, label):
 
 @click.command()
 @_common
-@click.option("--attack", "attack_name", type=click.Choice(challenge_attack.ATTACKS),
-              default="pgd", show_default=True,
-              help="pgd: PGD on cross-entropy; pgd-cw: PGD on the CW margin; cw: C&W L∞.")
+@attack_options(default_attack="pgd")
 @click.option("--n", "n", type=click.IntRange(min=1), default=None,
               help="Attack the first N test images [default: all, as the challenge wants].")
 @out_option("attack.npy", "The challenge-format .npy file to write.")
-def attack(dataset, checkpoint, data_dir, batch_size, seed, validation_size, restarts,
-           cw_iterations, attack_name, n, out):
+def attack(dataset, checkpoint, data_dir, validation_size, cache_dir, n, out, **options):
     """Attack the whole test set and write a challenge-format file ([0, 1] for MNIST, [0, 255]
     for CIFAR10); chunks are cached, so an interrupted run resumes."""
+    from bsattack import challenge, challenge_attack, data, models
+    from bsattack.outputs import check_writable_file
+    settings = _settings(dataset, options)
+    check_writable_file(out, "--out")
     path = resolve_checkpoint(dataset, checkpoint)
     split = data.load(dataset, data_dir, validation_size, echo=click.echo)
     n = n or len(split.test_x)
-    settings = challenge_attack.settings_for(attack_name, dataset, restarts, seed, cw_iterations)
-    with _bar(n * restarts, settings.label()) as bar:
-        adv = challenge_attack.adversarial_examples(settings, path, split, n, batch_size,
-                                                    echo=click.echo, progress=bar.update)
+    with _bar(n, settings.name) as bar:
+        adv = challenge_attack.adversarial_examples(settings, dataset, path, split, n,
+                                                    cache_dir=cache_dir, echo=click.echo,
+                                                    progress=bar.update)
     file_values = challenge_attack.to_file_units(dataset, adv)
     clean, labels = challenge.clean_test_images(split, dataset, n)
     largest = challenge.check_attack(file_values, clean, dataset)
@@ -84,27 +101,54 @@ def attack(dataset, checkpoint, data_dir, batch_size, seed, validation_size, res
 
 @click.command()
 @_common
-@click.option("--attacks", default=",".join(challenge_attack.ATTACKS), show_default=True,
-              help="Comma-separated attacks to run.")
+@attack_options(default_attack="pgd")
+@click.option("--rows", default="pgd,pgd-cw,cw,apgd,worst", show_default=True,
+              help="Comma-separated rows: " + ", ".join(LEADERBOARD_ROWS) + "; each row's "
+                   "attack takes its budget options (e.g. --pgd-restarts, which the worst "
+                   "case's PGD shares).")
 @click.option("--n", "n", type=click.IntRange(min=1), default=None,
               help="Use the first N test images [default: all].")
-@click.option("--cw-restarts", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Restarts of C&W (each adds a noise start on the images not yet fooled).")
 @out_option(None, "Also write the markdown table to this file.")
-def leaderboard(dataset, checkpoint, data_dir, batch_size, seed, validation_size, restarts,
-                cw_iterations, attacks, n, cw_restarts, out):
-    """Run PGD (cross-entropy), PGD (CW margin) and C&W L∞ on CHECKPOINT and print their
-    accuracies next to the published challenge leaderboards (--restarts is PGD's)."""
-    names = [a.strip() for a in attacks.split(",") if a.strip()]
+def leaderboard(dataset, checkpoint, data_dir, validation_size, cache_dir, rows, n, out,
+                **options):
+    """Run PGD (cross-entropy and CW margin), C&W L∞, APGD and their worst case on CHECKPOINT
+    and print their accuracies next to the published challenge leaderboards."""
+    from bsattack import challenge, data
+    from bsattack import leaderboard as board
+    from bsattack.outputs import check_writable_file
+    names = [r.strip() for r in rows.split(",") if r.strip()]
+    unknown = [r for r in names if r not in LEADERBOARD_ROWS]
+    if unknown or not names:
+        raise BsattackError(f"unknown leaderboard rows {','.join(unknown) or '(none)'} "
+                            f"(known: {', '.join(LEADERBOARD_ROWS)})")
+    options.pop("attack")
+    attacks = []
     for name in names:
-        challenge_attack.settings_for(name, dataset)          # validates the name
+        row = {**options, **LEADERBOARD_ROWS[name]}
+        for key, value in LEADERBOARD_ROWS[name].items():
+            if key != "attack" and options.get(key) not in (None, value):
+                raise BsattackError(f"row {name} sets --{key.replace('_', '-')} {value}")
+        attacks.append((name, _settings(dataset, _only_own(row))))
+    if out:
+        check_writable_file(out, "--out")
     path = resolve_checkpoint(dataset, checkpoint)
     split = data.load(dataset, data_dir, validation_size, echo=click.echo)
     n = n or len(split.test_x)
-    rows = board.project_rows(dataset, path, split, n, names, restarts, cw_restarts, seed,
-                              cw_iterations, batch_size, echo=click.echo, progress_for=_bar)
-    text = board.render(dataset, path, n, rows, command="python cli.py " + shlex.join(sys.argv[1:]))
+    found = board.project_rows(dataset, path, split, n, attacks, echo=click.echo,
+                               progress_for=_bar, cache_dir=cache_dir)
+    text = board.render(dataset, path, n, found,
+                        command="python cli.py " + shlex.join(sys.argv[1:]))
     click.echo(text)
     if out:
         challenge.save_text_atomic(out, text)
         click.echo(f"saved {out}")
+
+
+def _only_own(options):
+    """The options that apply to the row's attack (the others are the other rows')."""
+    from bsattack.attacks import registry
+    attack = options["attack"]
+    members = ({s.name for s in registry.get("worst").settings().members}
+               if attack == "worst" else {attack})
+    own = set(attack_option_names(sorted(members)))
+    return {k: (v if k in own else None) for k, v in options.items()} | {"attack": attack}
