@@ -180,6 +180,10 @@ class CarliniLinf:
 
     def _run_reference(self, s, x, labels, thresholds, ids, restart):
         from bsattack.attacks import cw_reference
+        if not hasattr(self.model, "net"):
+            raise BsattackError("the reference C&W variant runs on the data sets' networks "
+                                "only (its tanh space is the paper's [-0.5, 0.5]); use "
+                                "variant='box' on your own model")
         if restart:
             s = type(s)(**{**s.__dict__, "seed": s.seed + restart})
         attack = cw_reference.ReferenceCW(self.model, s)

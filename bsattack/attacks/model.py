@@ -1,26 +1,28 @@
-"""The attacked network as the attacks see it: a box, and a gradient oracle.
+"""The attacked network as the attacks see it: a box of inputs, and a gradient oracle.
 
-``Model(dataset, checkpoint)`` restores the network once and answers, for flat images in the
-attack units ``bounds`` = [-0.5, 0.5] (the paper's units; the network itself reads
-(x + 0.5) · pixel_scale, which the adapter applies):
+:class:`LogitsModel` wraps any tf.compat.v1 logits function ``x -> logits`` of flat inputs
+[N, dim] that lie in ``bounds`` (your model, your units); :class:`Model` is one of the data
+sets' networks restored from a checkpoint, in the paper's units [-0.5, 0.5] (the network
+itself reads (x + 0.5) · pixel_scale, which the adapter applies).  Both answer:
 - ``value_and_grad(x, labels, loss)``: per image the loss, its gradient w.r.t. x and the
   logits, one forward+backward pass per row (one "gradient evaluation"), where loss is
   'xent' (cross-entropy), 'margin' (z_y − max_{j≠y} z_j, the true logit masked by −1e4 as in
   li_attack.py) or 'dlr' (Croce & Hein's −(z_y − max_{j≠y} z_j) / (z_π1 − z_π3 + 1e-12));
 - ``logits(x)`` / ``predict(x)``: forward passes only.
-Attacks that run as one TF graph (the reference C&W) add their ops with :meth:`add_ops`.
+Attacks that run as one TF graph (the reference C&W) add their ops with :meth:`Model.add_ops`.
 """
+import time
+
 import numpy as np
 import tensorflow as tf
 
 from bsattack.attacks.base import batches
-from bsattack.attacks.network import AttackSession
 
 tf1 = tf.compat.v1
 LOSSES = ("xent", "margin", "dlr")
 LOGIT_MASK = 1e4
 DLR_EPSILON = 1e-12
-SHIFT = 0.5          # attack units [-0.5, 0.5] -> the network's [0, 1] placeholder
+SHIFT = 0.5          # the paper's units [-0.5, 0.5] -> the networks' [0, 1] placeholder
 
 
 def loss_tensor(logits, labels, loss):
@@ -36,43 +38,71 @@ def loss_tensor(logits, labels, loss):
     return -(true - other) / (ranked[:, 0] - ranked[:, 2] + DLR_EPSILON)
 
 
-class Model:
-    """``dataset``'s network restored from ``checkpoint``, in the attack units."""
-    bounds = (-0.5, 0.5)
+class LogitsModel:
+    """``logits_fn`` (a function of a [N, dim] float32 tensor, building ops in ``session``'s
+    graph, e.g. your model's call) on inputs within ``bounds`` = (low, high)."""
 
-    def __init__(self, dataset, checkpoint):
-        self.dataset = dataset
-        self.net = AttackSession(dataset, checkpoint)
-        net = self.net
-        with net.graph.as_default():
-            self.labels = tf1.placeholder(tf.int64, [None], name="attack_labels")
-            self._ops = {}
-            for loss in LOSSES:
-                value = loss_tensor(net.model.logits, self.labels, loss)
-                grad = tf.gradients(tf.reduce_sum(value), net.x01)[0]
-                self._ops[loss] = (value, grad, net.model.logits)
-        net.start()
-        self.dim = int(net.x01.shape[1])
+    def __init__(self, logits_fn, dim, bounds, session=None):
+        session = session or tf1.Session(graph=tf1.Graph())
+        with session.graph.as_default():
+            x = tf1.placeholder(tf.float32, [None, int(dim)], name="attack_x")
+            self._setup(session, x, logits_fn(x), bounds)
+
+    def _setup(self, session, x, logits, bounds, offset=0.0):
+        """Oracle ops on input placeholder ``x`` (fed with attack-unit images + ``offset``)."""
+        self.sess, self.x, self.logits_tensor, self.offset = session, x, logits, offset
+        self.dim, self.bounds = int(x.shape[1]), (float(bounds[0]), float(bounds[1]))
+        self.labels = tf1.placeholder(tf.int64, [None], name="attack_labels")
+        self._ops = {}
+        for loss in LOSSES:
+            value = loss_tensor(logits, self.labels, loss)
+            grad = tf.gradients(tf.reduce_sum(value), x)[0]
+            self._ops[loss] = (value, grad, logits)
 
     def _feed(self, x, labels=None):
-        feed = {self.net.x01: np.asarray(x, np.float32).reshape(len(x), self.dim) + SHIFT}
+        x = np.asarray(x, np.float32).reshape(len(x), self.dim)
+        feed = {self.x: x + np.float32(self.offset) if self.offset else x}
         if labels is not None:
             feed[self.labels] = labels
         return feed
 
     def value_and_grad(self, x, labels, loss="xent"):
         """(loss [N], d loss / d x [N, d], logits [N, K]) of flat images ``x``."""
-        return self.net.sess.run(self._ops[loss], self._feed(x, labels))
+        return self.sess.run(self._ops[loss], self._feed(x, labels))
 
     def logits(self, x, batch_size=500):
-        parts = [self.net.sess.run(self.net.model.logits, self._feed(x[rows]))
+        parts = [self.sess.run(self.logits_tensor, self._feed(x[rows]))
                  for rows in batches(len(x), batch_size)]
         return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
     def predict(self, x, batch_size=500):
-        """int64 predicted labels of flat images ``x`` in the attack units."""
+        """int64 predicted labels of flat images ``x``."""
         return (self.logits(x, batch_size).argmax(axis=1).astype(np.int64) if len(x)
                 else np.zeros(0, np.int64))
+
+    def gradient_rate(self, x, labels, repeats=2):
+        """Image-gradients per second of the plain forward+backward pass on this batch."""
+        feed = self._feed(x, labels)
+        self.sess.run(self._ops["xent"][1], feed)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            self.sess.run(self._ops["xent"][1], feed)
+        return repeats * len(x) / (time.perf_counter() - start)
+
+    def close(self):
+        self.sess.close()
+
+
+class Model(LogitsModel):
+    """``dataset``'s network restored from ``checkpoint``, in the paper's units."""
+
+    def __init__(self, dataset, checkpoint):
+        from bsattack.attacks.network import AttackSession
+        self.dataset = dataset
+        self.net = AttackSession(dataset, checkpoint)
+        with self.net.graph.as_default():
+            self._setup(None, self.net.x01, self.net.model.logits, (-SHIFT, SHIFT), SHIFT)
+        self.sess = self.net.start()
 
     def add_ops(self, build):
         """``build(net)`` inside this model's graph (``net``: the
@@ -82,13 +112,6 @@ class Model:
             before = set(id(v) for v in tf1.global_variables())
             ops = build(self.net)
             new = [v for v in tf1.global_variables() if id(v) not in before]
-            self.net.sess.run(tf1.variables_initializer(new))
+            if new:
+                self.net.sess.run(tf1.variables_initializer(new))
         return ops
-
-    def gradient_rate(self, x, labels, repeats=2):
-        """Image-gradients per second of the plain forward+backward pass on this batch."""
-        return self.net.gradient_rate(np.asarray(x).reshape(len(x), self.dim) + SHIFT, labels,
-                                      repeats)
-
-    def close(self):
-        self.net.close()

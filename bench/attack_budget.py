@@ -1,0 +1,151 @@
+"""Success against gradient evaluations per image: reference C&W (li_attack.py), the box C&W,
+PGD and APGD at several budgets on the same images, for one Fashion-MNIST and one MNIST
+setting.  Writes results/attack_budget.csv and results/attack_budget.png.
+
+    python bench/attack_budget.py --data-dir ../shared/data --checkpoints ../shared/checkpoints
+
+Each point (attack, budget, setting) is cached in cache/bench/attack_budget/ as an .npz keyed
+by everything that decides it, so the script resumes and a rerun only draws the figure.
+The images: Fashion-MNIST α = 1, the attacked ones among the first 100 test images; MNIST
+α = 0.9, β = 0, the first 100 attacked.
+"""
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from bsattack import data  # noqa: E402
+from bsattack.attacks import registry  # noqa: E402
+from bsattack.attacks.apgd import APGDSettings  # noqa: E402
+from bsattack.attacks.cw import CWSettings  # noqa: E402
+from bsattack.attacks.pgd import PGDSettings  # noqa: E402
+from bsattack.outputs import save_figure  # noqa: E402
+from bsattack.report.csvfile import write_csv  # noqa: E402
+from bsattack.shifts import BlindSpot  # noqa: E402
+from bsattack.transforms import to_pm  # noqa: E402
+
+SETTINGS = {   # name: (data set, transform, how the images are chosen)
+    "fashion α=1": ("fashion", BlindSpot(1.0, 0.0), ("first_test", 100)),
+    "mnist α=0.9 β=0": ("mnist", BlindSpot(0.9, 0.0), ("first_attacked", 100)),
+}
+BUDGETS = {
+    "C&W reference": [CWSettings(variant="reference", max_iterations=k) for k in (10, 50, 1000)],
+    "C&W box": [CWSettings(variant="box", max_iterations=k) for k in (1, 2, 5, 10, 20)],
+    "PGD": [PGDSettings(steps=k) for k in (10, 20, 50, 100, 200)],
+    "APGD-CE": [APGDSettings(iterations=k) for k in (10, 20, 50, 100, 200)],
+}
+CACHE = os.path.join(ROOT, "cache", "bench", "attack_budget")
+COLUMNS = ["setting", "attack", "budget", "images", "success_eps", "success_alpha_eps",
+           "evals_per_image", "seconds"]
+
+
+def images(model, dataset, transform, how, split):
+    """(x' [k, d], labels, test indices) of the attacked images."""
+    rule, count = how
+    n = count if rule == "first_test" else 4 * count
+    x = transform(to_pm(split.test_x[:n]).reshape(n, -1))
+    y = split.test_y[:n]
+    keep = np.flatnonzero(model.predict(x) == y)
+    if rule == "first_attacked":
+        keep = keep[:count]
+    return x[keep], y[keep], keep
+
+
+def point(model, settings, x, y, ids, thresholds, key):
+    """One cached run: success per threshold and evaluations per image."""
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    path = os.path.join(CACHE, f"{digest}.npz")
+    if os.path.exists(path):
+        return dict(np.load(path))
+    began = time.perf_counter()
+    result = registry.build(model, settings).run(x, y, thresholds, ids)
+    found = {"success": result.success_table, "grad_evals": result.grad_evals,
+             "seconds": np.float64(time.perf_counter() - began)}
+    os.makedirs(CACHE, exist_ok=True)
+    np.savez(path + ".tmp.npz", **found)
+    os.replace(path + ".tmp.npz", path)
+    return found
+
+
+def budget_of(settings):
+    return getattr(settings, "max_iterations", None) or getattr(settings, "steps", None) \
+        or settings.iterations
+
+
+def plot(rows, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(SETTINGS), figsize=(5.2 * len(SETTINGS), 4))
+    for ax, setting in zip(np.atleast_1d(axes), SETTINGS):
+        for attack in BUDGETS:
+            pts = sorted((r["evals_per_image"], 100 * r["success_eps"]) for r in rows
+                         if r["setting"] == setting and r["attack"] == attack)
+            if pts:
+                ax.plot(*zip(*pts), marker="o", label=attack)
+        ax.set_xscale("log")
+        ax.set_xlabel("gradient evaluations per image")
+        ax.set_ylabel("success at ε (%)")
+        ax.set_title(setting)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=110)
+    plt.close(fig)
+
+
+def main():
+    from bsattack.attacks.model import Model
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--checkpoints", required=True,
+                        help="folder holding mnist_adv and fashion_adv")
+    parser.add_argument("--out", default=os.path.join(ROOT, "results"))
+    parser.add_argument("--attacks", default=",".join(BUDGETS))
+    args = parser.parse_args()
+    rows = []
+    for setting, (dataset, transform, how) in SETTINGS.items():
+        checkpoint = os.path.join(args.checkpoints, f"{dataset}_adv")
+        split = data.load(dataset, args.data_dir, download=False)
+        model = Model(dataset, checkpoint)
+        x, y, ids = images(model, dataset, transform, how, split)
+        thresholds = transform.thresholds(model_eps(dataset))
+        for attack in args.attacks.split(","):
+            for settings in BUDGETS[attack]:
+                key = {"setting": setting, "how": list(how), "settings": settings.key(),
+                       "checkpoint": checkpoint_hash(checkpoint), "data": split.fingerprint}
+                found = point(model, settings, x, y, ids, thresholds, key)
+                row = {"setting": setting, "attack": attack, "budget": budget_of(settings),
+                       "images": len(y), "success_eps": float(found["success"][:, -1].mean()),
+                       "success_alpha_eps": float(found["success"][:, 0].mean()),
+                       "evals_per_image": float(found["grad_evals"].mean()),
+                       "seconds": float(found["seconds"])}
+                rows.append(row)
+                print(f"{setting:18s} {attack:14s} {row['budget']:5d}: "
+                      f"{100 * row['success_eps']:5.1f}% at ε, "
+                      f"{row['evals_per_image']:8.0f} evaluations/image", flush=True)
+        model.close()
+    write_csv(os.path.join(args.out, "attack_budget.csv"), rows, COLUMNS,
+              ["command: python bench/attack_budget.py " + " ".join(sys.argv[1:])])
+    plot(rows, os.path.join(args.out, "attack_budget.png"))
+
+
+def model_eps(dataset):
+    from bsattack.datasets import get_spec
+    return get_spec(dataset).eps
+
+
+def checkpoint_hash(path):
+    from madry_models.checkpoint import content_hash
+    return content_hash(path)
+
+
+if __name__ == "__main__":
+    main()
