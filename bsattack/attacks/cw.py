@@ -55,6 +55,7 @@ VARIANTS = ("box", "reference")
 DEFAULT_ITERATIONS = {"box": 5, "reference": MAX_ITERATIONS}
 BOX_STEP = 0.1
 NOISE_STREAM = 3
+PAPER_BOX = (-0.5, 0.5)
 
 
 @dataclass
@@ -138,13 +139,15 @@ def n_constants(settings):
     return count
 
 
-def initial_image(kind, x, image_id, seed, restart=0):
-    """The paper's starts: x + N(0, 0.2²) clipped to the box, or blank gray 0."""
+def initial_image(kind, x, image_id, seed, restart=0, bounds=PAPER_BOX):
+    """The paper's starts: x + N(0, (0.2·w)²) clipped to the box of width w, or blank gray
+    (the middle of the box: 0 in the paper's units)."""
+    low, high = bounds
     if kind == "gray":
-        return np.zeros_like(x)
+        return np.full_like(x, (low + high) / 2)
     stream = (NOISE_STREAM, restart) if restart else ()
-    noise = keyed_rng(seed, image_id, *stream).normal(0.0, NOISE_SIGMA, x.shape)
-    return np.clip(x + noise, -0.5, 0.5).astype(np.float32)
+    noise = keyed_rng(seed, image_id, *stream).normal(0.0, NOISE_SIGMA * (high - low), x.shape)
+    return np.clip(x + noise, low, high).astype(np.float32)
 
 
 def next_tau(settings, thresholds, linf, schedule_tau):
@@ -209,7 +212,9 @@ class _BoxRun:
                 + LINF_TOLERANCE)
 
     def tau_start(self):
-        return self.thresholds[-1] if self.s.mode == "threshold" else TAU_START
+        """The largest threshold (threshold mode), or li_attack.py's 1 = the box's width."""
+        low, high = self.model.bounds
+        return self.thresholds[-1] if self.s.mode == "threshold" else TAU_START * (high - low)
 
     def begin(self, jobs):
         images, inits = jobs // self.n_inits, jobs % self.n_inits
@@ -218,7 +223,8 @@ class _BoxRun:
         k, dim = len(jobs), self.x.shape[1]
         tau = np.full(k, self.tau_start(), np.float32)
         starts = np.array([initial_image(self.s.inits[j], self.x[i], self.ids[i], self.s.seed,
-                                         self.restart) for i, j in zip(images, inits)],
+                                         self.restart, self.model.bounds)
+                           for i, j in zip(images, inits)],
                           np.float32).reshape(k, dim)
         return {"job": jobs, "x": self._into_ball(starts, images, tau),
                 "m": np.zeros((k, dim), np.float32), "v": np.zeros((k, dim), np.float32),
@@ -229,7 +235,7 @@ class _BoxRun:
     def _into_ball(self, points, images, tau):
         """Clip to the τ-ball around the images, then to the box."""
         anchor = self.x[images]
-        return project(points, anchor, tau[:, None], (-0.5, 0.5)).astype(np.float32)
+        return project(points, anchor, tau[:, None], self.model.bounds).astype(np.float32)
 
     def step(self, st, margin, grad, logits):
         s = self.s
