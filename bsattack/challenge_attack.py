@@ -16,6 +16,7 @@ import os
 import numpy as np
 
 from bsattack import challenge
+from bsattack.attacks.base import AttackResult
 from bsattack.attacks.pgd import PGDSettings
 from bsattack.datasets import get_spec
 from bsattack.errors import BsattackError
@@ -62,7 +63,6 @@ def adversarial_examples(settings, dataset, checkpoint, split, n=None, cache_dir
     :data:`CHUNK`, each cached as soon as it is done, so an interrupted run resumes.
     ``progress(k)`` counts images; ``model`` (a :class:`bsattack.attacks.model.Model`) is
     built when None and a chunk is missing."""
-    from bsattack.attacks import registry
     spec = get_spec(dataset)
     n = len(split.test_x) if n is None else n
     if n > len(split.test_x):
@@ -70,34 +70,57 @@ def adversarial_examples(settings, dataset, checkpoint, split, n=None, cache_dir
     digest = ckpt.content_hash(checkpoint)
     store = H5Store(cache_path(spec.name, digest, split.fingerprint, cache_dir),
                     {"checkpoint": digest, "data": split.fingerprint}, echo)
-    eps = spec.eps
-    chunks, owned = [], None
+    models = {"model": model}
     try:
+        chunks = []
         for start in range(0, n, CHUNK):
-            stop = min(start + CHUNK, n)
-            rows = slice(start, stop)
-            key = {**settings.key(), "start": start, "stop": stop}
-            shape = split.test_x[rows].shape
-            name = f"{label(settings)}/{start:05d}-{stop:05d}"
-            cached = store.get(name, key, {"adversarial": shape})
-            if cached is None:
-                if model is None:
-                    from bsattack.attacks.model import Model
-                    model = owned = Model(spec.name, checkpoint)
-                x = to_pm(split.test_x[rows].reshape(stop - start, -1))
-                result = registry.build(model, settings).run(
-                    x, split.test_y[rows], [eps], np.arange(start, stop))
-                inside = np.clip(result.adversarial, x - eps, x + eps)
-                adv = np.clip(to_01(inside), 0, 1).reshape(shape).astype(np.float32)
-                store.put(name, {"adversarial": adv}, key)
-                cached = {"adversarial": adv}
+            chunks.append(_chunk(settings, spec, checkpoint, split, start, min(start + CHUNK, n),
+                                 store, models))
             if progress is not None:
-                progress(stop - start)
-            chunks.append(np.asarray(cached["adversarial"], np.float32))
+                progress(len(chunks[-1]))
     finally:
-        if owned is not None:
-            owned.close()
+        if model is None and models["model"] is not None:
+            models["model"].close()
     return np.concatenate(chunks)[:n]
+
+
+def _chunk(settings, spec, checkpoint, split, start, stop, store, models):
+    """The [0, 1] examples of test images start..stop, from the cache or computed (and
+    cached).  The worst case takes its full members' examples from their own cached chunks."""
+    from bsattack.attacks import registry
+    rows = slice(start, stop)
+    key = {**settings.key(), "start": start, "stop": stop}
+    shape = split.test_x[rows].shape
+    name = f"{label(settings)}/{start:05d}-{stop:05d}"
+    cached = store.get(name, key, {"adversarial": shape})
+    if cached is not None:
+        return np.asarray(cached["adversarial"], np.float32)
+    if models["model"] is None:
+        from bsattack.attacks.model import Model
+        models["model"] = Model(spec.name, checkpoint)
+    model, eps = models["model"], spec.eps
+    x, labels = to_pm(split.test_x[rows].reshape(stop - start, -1)), split.test_y[rows]
+    attack = registry.build(model, settings)
+    extra = {}
+    if hasattr(settings, "full"):
+        extra["known"] = {m.name: _as_result(model, _chunk(m, spec, checkpoint, split, start,
+                                                           stop, store, models), x, labels, eps,
+                                             m.name)
+                          for m in settings.full}
+    result = attack.run(x, labels, [eps], np.arange(start, stop), **extra)
+    inside = np.clip(result.adversarial, x - eps, x + eps)
+    adv = np.clip(to_01(inside), 0, 1).reshape(shape).astype(np.float32)
+    store.put(name, {"adversarial": adv}, key)
+    return adv
+
+
+def _as_result(model, adv01, x, labels, eps, name):
+    """Member ``name``'s cached examples as the AttackResult the worst case combines."""
+    adversarial = to_pm(adv01.reshape(len(x), -1))
+    fooled = model.predict(adversarial) != labels
+    linf = np.where(fooled, np.abs(adversarial - x).max(axis=1), np.inf)
+    return AttackResult(adversarial, linf, np.zeros(len(x), np.int64), (eps,),
+                        np.where(fooled, name, "").astype(object))
 
 
 def to_file_units(dataset, adv01):

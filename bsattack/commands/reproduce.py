@@ -19,26 +19,21 @@ from bsattack.options import data_dir_option, validation_size_option
 @dataclass(frozen=True)
 class Sizes:
     """Sample sizes and attack budgets of one reproduction run."""
-    pgd_n: int              # images per (α, β) setting for PGD
-    pgd_steps: int
-    cw_n: int               # images per (α, β) setting for C&W L∞; also behind the success
-                            # panels of Figures 1-2 and Table 1 (the α = 1 run, shared)
-    cw_iterations: int      # Adam steps per loss constant (li_attack.py: 1000)
+    table_n: int            # images per (α, β) setting; the worst case runs C&W and PGD-100 on
+                            # all of them (their own columns), then APGD on what they leave;
+                            # C&W's α = 1 run is also behind Figures 1-2 and Table 1
     per_class: int          # t-SNE subsample per class (0: all)
     leaderboard_n: int      # test images for the leaderboard (0: all 10,000)
     leaderboard_restarts: int
 
 
-FULL = Sizes(pgd_n=2000, pgd_steps=100, cw_n=2000, cw_iterations=100,
-             per_class=0, leaderboard_n=0, leaderboard_restarts=10)
-QUICK = Sizes(pgd_n=300, pgd_steps=40, cw_n=100, cw_iterations=20,
-              per_class=150, leaderboard_n=200, leaderboard_restarts=1)
-PGD_STEP_SIZE = {"mnist": 0.01, "fashion": 0.01}   # Madry's a; 100 steps cover 0.3 three times
+FULL = Sizes(table_n=2000, per_class=0, leaderboard_n=0, leaderboard_restarts=10)
+QUICK = Sizes(table_n=200, per_class=150, leaderboard_n=200, leaderboard_restarts=1)
 
 
 @click.command()
 @click.option("--quick", is_flag=True,
-              help="Small sizes (about 15 min on 2 cores); results go to <out>/quick.")
+              help="Small sizes (200 images per setting); results go to <out>/quick.")
 @click.option("--datasets", default="mnist,fashion", show_default=True,
               help="Comma-separated data sets to reproduce.")
 @click.option("--mnist-checkpoint", default="mnist_secret", show_default=True,
@@ -66,23 +61,19 @@ def reproduce(ctx, quick, datasets, mnist_checkpoint, mnist_natural_checkpoint,
                                      param_hint="--datasets")
     for name in names:
         adv, nat = checkpoints[name]
-        click.echo(f"== {name}: Table {'2' if name == 'mnist' else '3'} (PGD, then C&W L∞)")
+        click.echo(f"== {name}: Table {'2' if name == 'mnist' else '3'} (C&W L∞, PGD-100, "
+                   f"worst case)")
         common = dict(dataset=name, checkpoint=adv, data_dir=data_dir,
                       validation_size=validation_size, out=out)
-        ctx.invoke(tables, attack="pgd", n=sizes.pgd_n, pgd_steps=sizes.pgd_steps,
-                   pgd_step_size=PGD_STEP_SIZE[name], **common)
-        ctx.invoke(tables, attack="cw", n=sizes.cw_n, max_iterations=sizes.cw_iterations,
-                   **common)
+        ctx.invoke(tables, attack="worst", n=sizes.table_n, **common)
         click.echo(f"== {name}: Figures 1/2 and 5, Table 1 row")
         ctx.invoke(figures, dataset=name, checkpoint=adv, natural_checkpoint=nat,
-                   data_dir=data_dir, validation_size=validation_size, attack="cw", n=sizes.cw_n,
-                   max_iterations=sizes.cw_iterations, per_class=sizes.per_class or None,
-                   out_dir=out)
+                   data_dir=data_dir, validation_size=validation_size, attack="cw",
+                   n=sizes.table_n, per_class=sizes.per_class or None, out_dir=out)
     if "mnist" in names and not skip_leaderboard:
         click.echo("== mnist: leaderboard comparison")
         ctx.invoke(leaderboard, dataset="mnist", checkpoint=checkpoints["mnist"][0],
                    data_dir=data_dir, validation_size=validation_size,
-                   n=sizes.leaderboard_n or None,
-                   restarts=sizes.leaderboard_restarts, cw_iterations=sizes.cw_iterations,
+                   n=sizes.leaderboard_n or None, pgd_restarts=sizes.leaderboard_restarts,
                    out=os.path.join(out, "leaderboard_mnist.md"))
     click.echo(f"reproduce: outputs in {out}")
