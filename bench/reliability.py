@@ -478,7 +478,7 @@ def run_case(item, box):
     lost += ["/tmp/bsattack-evil"] if os.path.exists("/tmp/bsattack-evil") else []
     what = (f"traceback: {type(result.exception).__name__}: {result.exception}" if crashed
             else errors[0] if errors else output.splitlines()[-1] if output else "(no output)")
-    return clean, bool(lost), what[:160]
+    return clean, bool(lost), what.replace(os.path.dirname(box), "<sandbox>")[:160]
 
 
 def _preamble():
