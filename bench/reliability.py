@@ -156,14 +156,14 @@ case(LOCATIONS, "fetch-data --dest /proc/nonexistent")(
 
 # --- archives -------------------------------------------------------------------------------------
 ARCHIVES = "hostile archives (fetch)"
-_SERVED = tempfile.mkdtemp(prefix="bsattack-served-")
-
-
-def _serve():
+@functools.lru_cache(maxsize=None)
+def _served():
+    """(folder, URL) of a local HTTP server, started on first use."""
+    folder = tempfile.mkdtemp(prefix="bsattack-served-")
     httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Quiet, directory=_SERVED))
+        ("127.0.0.1", 0), functools.partial(_Quiet, directory=folder))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{httpd.server_address[1]}/"
+    return folder, f"http://127.0.0.1:{httpd.server_address[1]}/"
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -171,11 +171,8 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-_URL = None
-
-
-def _zip(name, files=(), links=()):
-    path = os.path.join(_SERVED, name)
+def write_zip(path, files=(), links=()):
+    """A zip of (name, target bytes) symbolic links, then (name, bytes) files."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as handle:
         for member, target in links:
             info = zipfile.ZipInfo(member)
@@ -186,8 +183,9 @@ def _zip(name, files=(), links=()):
     return path
 
 
-def _tar(name, files=(), links=(), link_type=tarfile.SYMTYPE):
-    path = os.path.join(_SERVED, name)
+def write_tar(path, files=(), links=(), link_type=tarfile.SYMTYPE):
+    """A GNU tar.gz of (name, target) links, then (name, bytes) files; surrogates in names
+    become the raw bytes they stand for."""
     with tarfile.open(path, "w:gz", format=tarfile.GNU_FORMAT, encoding="utf-8",
                       errors="surrogateescape") as handle:
         for member, target in links:
@@ -201,14 +199,20 @@ def _tar(name, files=(), links=(), link_type=tarfile.SYMTYPE):
     return path
 
 
+def _zip(name, files=(), links=()):
+    return write_zip(os.path.join(_served()[0], name), files, links)
+
+
+def _tar(name, files=(), links=(), link_type=tarfile.SYMTYPE):
+    return write_tar(os.path.join(_served()[0], name), files, links, link_type)
+
+
 def _fetch_args(box, archive):
-    global _URL
-    _URL = _URL or _serve()
     digest = hashlib.sha256(open(archive, "rb").read()).hexdigest()
     path = os.path.join(box, "manifest.json")
     with open(path, "w") as handle:
         handle.write('{"checkpoints": {"x": {"dataset": "mnist", "description": "x", '
-                     f'"url": "{_URL}{os.path.basename(archive)}", "sha256": "{digest}", '
+                     f'"url": "{_served()[1]}{os.path.basename(archive)}", "sha256": "{digest}", '
                      '"archive_dir": "models/x"}}}')
     manifest.MANIFEST_PATH = path
     return ["fetch", "x", "--dest", os.path.join(box, "a", "b", "x")]
@@ -438,6 +442,14 @@ def _invoke(args, cwd):
         os.chdir(previous)
 
 
+def cleanup():
+    """Remove the served archives and the reference cache, when they were made."""
+    if _served.cache_info().currsize:
+        shutil.rmtree(_served()[0], ignore_errors=True)
+    if _fresh_cache.cache_info().currsize:
+        shutil.rmtree(_fresh_cache()[0], ignore_errors=True)
+
+
 def _snapshot(root):
     found = {}
     for folder, _, files in os.walk(root):
@@ -529,7 +541,7 @@ def main(out, category, verbose):
     if out:
         from bsattack.outputs import save_text
         save_text(out, _preamble() + text)
-    shutil.rmtree(_SERVED, ignore_errors=True)
+    cleanup()
 
 
 if __name__ == "__main__":

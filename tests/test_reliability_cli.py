@@ -21,7 +21,14 @@ PENDING = {"blindspot --attack pgd --pgd-step-size nan", "blindspot --attack pgd
 @pytest.fixture(autouse=True)
 def small_extraction_limit(monkeypatch):
     monkeypatch.setattr(reliability.fetch, "MAX_EXTRACTED_BYTES", 1 << 20)
+    # the fetch cases point the manifest at their own; restored after each case
     monkeypatch.setattr(reliability.manifest, "MANIFEST_PATH", reliability.manifest.MANIFEST_PATH)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def served_files_removed():
+    yield
+    reliability.cleanup()
 
 
 @pytest.mark.slow
