@@ -10,13 +10,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
                                 "bench"))
 import reliability  # noqa: E402
 
-# `blindspot` (bsattack/commands/blindspot.py) still takes plain float/int options and writes
-# --out after the attack; strict: these turn into failures once that is fixed, to be removed.
-PENDING = {"blindspot --attack pgd --pgd-step-size nan", "blindspot --attack pgd --pgd-step-size inf",
-           "blindspot --attack pgd --seed -1"} | {
-    f"blindspot --out {w}" for w in ("/proc/nonexistent", "under a file", "name too long",
-                                    "read-only (sysfs)")}
-
 
 @pytest.fixture(autouse=True)
 def small_extraction_limit(monkeypatch):
@@ -32,10 +25,8 @@ def served_files_removed():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("item", [
-    pytest.param(c, id=f"{c.category}: {c.name}",
-                 marks=[pytest.mark.xfail(strict=True, reason="lead: blindspot options/--out")]
-                 if c.name in PENDING else []) for c in reliability.CASES])
+@pytest.mark.parametrize("item", reliability.CASES,
+                         ids=[f"{c.category}: {c.name}" for c in reliability.CASES])
 def test_case_is_handled_cleanly_and_loses_nothing(item, tmp_path):
     box = tmp_path / "box"
     box.mkdir()
