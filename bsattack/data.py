@@ -74,13 +74,16 @@ def _find_file(folder, name):
 
 
 def candidate_dirs(dataset, data_dir=None):
-    """Where the files are looked for, in order: --data-dir, $BSATTACK_DATA_DIR (itself or its
-    <dataset> subfolder), the project's data/<dataset>, then system folders (Debian)."""
+    """Where the files are looked for: only --data-dir (itself or its <dataset> subfolder) when
+    given; else $BSATTACK_DATA_DIR (the same way), the project's data/<dataset>, then system
+    folders (Debian)."""
     spec = get_spec(dataset)
+    if data_dir:
+        return [data_dir] + [os.path.join(data_dir, sub) for sub in spec.folder_names]
     dirs = []
-    for root in (data_dir, os.environ.get(DATA_ENV)):
-        if root:
-            dirs += [root] + [os.path.join(root, sub) for sub in spec.folder_names]
+    root = os.environ.get(DATA_ENV)
+    if root:
+        dirs += [root] + [os.path.join(root, sub) for sub in spec.folder_names]
     dirs.append(project_data_dir(dataset))
     dirs += list(spec.system_dirs)
     return dirs
@@ -101,12 +104,13 @@ def locate(dataset, data_dir=None):
 
 def fetch_data(dataset, dest=None, echo=print):
     """Download the four files from the canonical mirror into ``dest``, checking SHA-256."""
-    from bsattack import fetch
+    from bsattack import fetch, outputs
     spec = get_spec(dataset)
     if spec.name == "cifar10":
         from bsattack import cifar_data
         return cifar_data.fetch(dest, echo)
     dest = dest or project_data_dir(dataset)
+    outputs.check_writable_dir(dest, f"the data folder {dest}")
     os.makedirs(dest, exist_ok=True)
     for data_file in spec.files.values():
         target = os.path.join(dest, data_file.name)
@@ -122,11 +126,32 @@ def _sha256(path):
         return hashlib.sha256(handle.read()).hexdigest()
 
 
+def _missing_in(dataset, data_dir):
+    """What ``data_dir`` (or its <dataset> subfolder) lacks, as one line."""
+    spec = get_spec(dataset)
+    folders = candidate_dirs(dataset, data_dir)
+    names = [f.name for f in spec.files.values()]
+    present = {folder: [n for n in names if _find_file(folder, n)] for folder in folders}
+    best = max(folders, key=lambda folder: len(present[folder]))
+    missing = [n for n in names if n not in present[best]]
+    if not present[best]:
+        return (f"{dataset} data not found in --data-dir {data_dir} (nor its "
+                f"{'/'.join(spec.folder_names) or dataset} subfolder): none of {', '.join(names)}; "
+                f"run 'python cli.py fetch-data {dataset} --dest {data_dir}'")
+    return (f"{dataset} data incomplete in {best}: missing {', '.join(missing)} "
+            f"({len(names) - len(missing)} of {len(names)} files present); run 'python cli.py "
+            f"fetch-data {dataset} --dest {best}'")
+
+
 def resolve_data_dir(dataset, data_dir=None, download=True, echo=print):
-    """The folder to read ``dataset`` from; downloads it (with a notice) when found nowhere."""
+    """The folder to read ``dataset`` from.  With ``data_dir`` only that folder (or its
+    <dataset> subfolder) is used, and what it lacks is named; otherwise the data is downloaded
+    into the project (with a notice) when found nowhere."""
     folder = locate(dataset, data_dir)
     if folder:
         return folder
+    if data_dir:
+        raise BsattackError(_missing_in(dataset, data_dir))
     looked = ", ".join(dict.fromkeys(candidate_dirs(dataset, data_dir)))
     if download:
         echo(f"{dataset}: data not found in {looked}; downloading it to {project_data_dir(dataset)}")

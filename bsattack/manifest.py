@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import click
 
-from bsattack import fetch
+from bsattack import fetch, outputs
 from bsattack.errors import BsattackError
 from bsattack.options import CHECKPOINTS_DIR
 from madry_models import checkpoint as ckpt
@@ -95,6 +95,7 @@ def fetch_checkpoint(name, dest=None, manifest_path=None, echo=click.echo):
     if os.path.exists(dest):
         raise BsattackError(f"{dest} exists but holds no checkpoint ({found.problem}); "
                             f"remove it and fetch again")
+    outputs.check_writable_dir(dest, f"the checkpoint folder {dest}")
     parent = os.path.dirname(dest)
     os.makedirs(parent, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".fetch-", dir=parent) as work:

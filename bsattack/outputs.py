@@ -7,11 +7,13 @@ where a folder is needed (or the reverse), or a folder that refuses a new file (
 read-only file system, /proc).  The test is the real one: a temporary file is created and
 removed in the nearest existing folder.  Nothing else is created.
 
-``save_npy``, ``save_json`` (strict JSON: NaN and ±inf become null), ``save_text`` and
-``save_figure`` write through a temporary file next to the destination; an OS error becomes
-one line naming the file.
+``save_npy``, ``save_json`` (strict JSON: NaN and ±inf become null), ``save_text``,
+``atomic_text`` (a handle for csv writers) and ``save_figure`` write through a temporary file
+next to the destination; an OS error becomes one line naming the file.
 """
+import contextlib
 import errno
+import io
 import json
 import math
 import os
@@ -97,6 +99,16 @@ def save_npy(path, array):
 
 def save_text(path, text):
     _write(path, lambda handle: handle.write(text), "w")
+
+
+@contextlib.contextmanager
+def atomic_text(path):
+    """``with atomic_text(path) as handle:`` -- a text handle (no newline translation, as
+    ``open(..., newline="")`` for csv) whose content replaces ``path`` atomically when the
+    block ends without an error; nothing is written otherwise."""
+    buffer = io.StringIO(newline="")
+    yield buffer
+    save_text(path, buffer.getvalue())
 
 
 def strict(value):

@@ -326,9 +326,9 @@ def test_offline_data_errors(fixture_data_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(data, "project_data_dir", lambda dataset: str(tmp_path / "project"))
     monkeypatch.delenv(data.DATA_ENV, raising=False)
     with pytest.raises(BsattackError) as err:
-        data.load("mnist", str(tmp_path / "empty"), echo=lambda *_: None)
+        data.load("mnist", echo=lambda *_: None)
     message = str(err.value)
-    assert "\n" not in message and str(tmp_path / "empty") in message
+    assert "\n" not in message and str(tmp_path / "project") in message
     assert "offline or host unreachable" in message and "cli.py fetch-data mnist" in message
 
 

@@ -11,8 +11,9 @@ from bsattack.commands.attack_options import (attack_option_names, attack_option
 from bsattack.commands.blindspot import header_lines
 from bsattack.detect import distance_aurocs
 from bsattack.errors import BsattackError
-from bsattack.options import (checkpoint_option, data_dir_option, resolve_checkpoint,
-                              validation_size_option)
+from bsattack.options import (FiniteFloat, checkpoint_option, data_dir_option,
+                              resolve_checkpoint, validation_size_option)
+from bsattack.outputs import atomic_text, check_writable_dir, save_text
 from bsattack.report import blindspot_map, shift_table
 from bsattack.report.tables import paper_table
 from bsattack.shifts import DEFAULT_SHIFTS, ORIGINAL, BlindSpot, parse
@@ -28,14 +29,15 @@ def _floats(ctx, param, value):
     if not value:
         return None
     try:
-        return [float(v) for v in value.split(",")]
-    except ValueError:
-        raise click.BadParameter("expected comma-separated numbers, e.g. 0.6,0.8,1") from None
+        return [FiniteFloat().convert(v, param, ctx) for v in value.split(",")]
+    except click.BadParameter:
+        raise click.BadParameter("expected comma-separated finite numbers, e.g. 0.6,0.8,1") \
+            from None
 
 
 def grid_options(command):
     options = [
-        click.option("--alpha-min", type=click.FloatRange(0, 1, min_open=True), default=0.6,
+        click.option("--alpha-min", type=FiniteFloat(0, 1, min_open=True), default=0.6,
                      show_default=True, help="Smallest α of the even grid."),
         click.option("--alpha-steps", type=click.IntRange(min=2), default=9, show_default=True,
                      help="α values from --alpha-min to 1."),
@@ -116,7 +118,10 @@ def experiment_options(with_checkpoint=True):
 
 
 def _prepare(opts):
-    """(attack settings, resolved checkpoint or None, data split) from the shared options."""
+    """(attack settings, resolved checkpoint or None, data split) from the shared options;
+    the output and cache folders are checked first."""
+    check_writable_dir(opts["out"], f"--out {opts['out']}")
+    check_writable_dir(opts["cache_dir"], f"--cache-dir {opts['cache_dir']}")
     settings = settings_from_options({k: opts[k] for k in ATTACK_KEYS})
     path = (resolve_checkpoint(opts["dataset"], opts["checkpoint"]) if "checkpoint" in opts
             else None)
@@ -259,7 +264,7 @@ def _write_countermeasure(rows, stem, header):
     import csv
     columns = list(rows[0])
     fmt = lambda v: f"{100 * v:.1f}" if isinstance(v, float) else str(v)   # noqa: E731
-    with open(stem + ".csv", "w", newline="") as handle:
+    with atomic_text(stem + ".csv") as handle:
         for line in header:
             handle.write(f"# {line}\n")
         writer = csv.DictWriter(handle, columns)
@@ -270,5 +275,4 @@ def _write_countermeasure(rows, stem, header):
             "images; map means over the grid points with α < 1.", "",
         "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(fmt(r[c]) for c in columns) + " |" for r in rows]
-    with open(stem + ".md", "w") as handle:
-        handle.write("\n".join(lines) + "\n")
+    save_text(stem + ".md", "\n".join(lines) + "\n")

@@ -13,8 +13,9 @@ from bsattack import data, detect, distance, divergence, measures, models, trans
 from bsattack.commands.attack_options import attack_options, settings_from_options
 from bsattack.embed import Embeddings
 from bsattack.experiment import CACHE_DIR, run_blindspot
-from bsattack.options import (checkpoint_option, data_dir_option, dataset_option,
-                              resolve_checkpoint, validation_size_option)
+from bsattack.options import (SEED, FiniteFloat, checkpoint_option, data_dir_option,
+                              dataset_option, resolve_checkpoint, validation_size_option)
+from bsattack.outputs import check_writable_dir
 from bsattack.report import blindspot_histogram, distance_figure, table1
 
 FIGURE_NUMBER = {"mnist": 1, "fashion": 2, "cifar10": 3}
@@ -32,12 +33,12 @@ out_dir_option = click.option("--out", "out_dir", type=click.Path(file_okay=Fals
                               default="results", show_default=True, help="Output folder.")
 k_option = click.option("--k", type=click.IntRange(min=1), default=distance.DEFAULT_K,
                         show_default=True, help="Nearest training points averaged in D (Eq. 2).")
-p_option = click.option("--p", type=click.FloatRange(min=1), default=distance.DEFAULT_P,
+p_option = click.option("--p", type=FiniteFloat(min=1), default=distance.DEFAULT_P,
                         show_default=True, help="The lp norm of D (Eq. 2).")
-transform_option = click.option("--alpha", type=float, default=None,
+transform_option = click.option("--alpha", type=FiniteFloat(), default=None,
                                 help="x' = αx + β of Figure 5 [default: the paper's, MNIST "
                                      "0.7, Fashion-MNIST 0.9].")
-beta_option = click.option("--beta", type=float, default=0.0, show_default=True,
+beta_option = click.option("--beta", type=FiniteFloat(), default=0.0, show_default=True,
                            help="β of Figure 5.")
 per_class_option = click.option(
     "--per-class", type=click.IntRange(min=3), default=None,
@@ -55,9 +56,9 @@ grid_option = click.option("--grid", type=click.IntRange(min=2), default=diverge
                            help="Integration grid intervals per axis (even).")
 tsne_option = click.option("--tsne", type=click.Choice(divergence.TSNE_METHODS),
                            default="opentsne", show_default=True, help="t-SNE implementation.")
-perplexity_option = click.option("--perplexity", type=click.FloatRange(min=1),
+perplexity_option = click.option("--perplexity", type=FiniteFloat(min=1),
                                  default=divergence.DEFAULT_PERPLEXITY, show_default=True)
-tsne_seed_option = click.option("--tsne-seed", type=int, default=0, show_default=True,
+tsne_seed_option = click.option("--tsne-seed", type=SEED, default=0, show_default=True,
                                 help="Seed of t-SNE and of the per-class subsample.")
 
 
@@ -70,6 +71,8 @@ class Context:
 
     def __init__(self, dataset, checkpoint, natural_checkpoint, data_dir, validation_size,
                  cache_dir=CACHE_DIR, batch_size=500, attack=None, n=None, **budget):
+        if cache_dir:
+            check_writable_dir(cache_dir, f"--cache-dir {cache_dir}")
         self.dataset, self.cache_dir, self.batch_size = dataset, cache_dir, batch_size
         self.attack_name, self.n = attack, n
         self.settings = (settings_from_options({"attack": attack, "batch_size": batch_size,
@@ -228,6 +231,7 @@ def embed(extractors, **opts):
 @out_dir_option
 def distance_command(extractors, k, p, out_dir, **opts):
     """Figures 1-3: attack success rate and histogram against the distance D (Eq. 2)."""
+    check_writable_dir(out_dir, f"--out {out_dir}")
     distance_figures(Context(**opts), extractors, k, p, out_dir, [command_line()])
 
 
@@ -241,6 +245,7 @@ def distance_command(extractors, k, p, out_dir, **opts):
 @out_dir_option
 def blindspot_histogram_command(extractors, alpha, beta, k, p, out_dir, **opts):
     """Figure 5: histograms of D for the original and the scaled test set, and their AUROC."""
+    check_writable_dir(out_dir, f"--out {out_dir}")
     histogram_figures(Context(**opts), extractors, alpha, beta, k, p, out_dir, [command_line()])
 
 
@@ -254,6 +259,7 @@ def blindspot_histogram_command(extractors, alpha, beta, k, p, out_dir, **opts):
 @out_dir_option
 def kl(per_class, grid, tsne_seed, tsne, perplexity, out_dir, **opts):
     """Table 1 row: average K-L divergence (Eq. 3), attack success and test accuracy."""
+    check_writable_dir(out_dir, f"--out {out_dir}")
     table1_row(Context(**opts), per_class, grid, tsne_seed, tsne, perplexity, out_dir,
                [command_line()])
 
@@ -270,6 +276,7 @@ def kl(per_class, grid, tsne_seed, tsne, perplexity, out_dir, **opts):
 @out_dir_option
 def figures(k, p, per_class, grid, tsne_seed, tsne, perplexity, out_dir, **opts):
     """Figures 1-3 and 5 (both extractors) and the Table 1 row of one data set."""
+    check_writable_dir(out_dir, f"--out {out_dir}")
     ctx = Context(**opts)
     header = [command_line()]
     distance_figures(ctx, ("adv", "nat"), k, p, out_dir, header)

@@ -14,6 +14,7 @@ from bsattack.commands.blindspot import tables
 from bsattack.commands.challenge import leaderboard
 from bsattack.commands.distance import figures
 from bsattack.options import data_dir_option, validation_size_option
+from bsattack.outputs import check_writable_dir
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ def reproduce(ctx, quick, datasets, mnist_checkpoint, mnist_natural_checkpoint,
     """Tables 1-3, Figures 1, 2, 4, 5 and the MNIST leaderboard comparison, in one go."""
     sizes = QUICK if quick else FULL
     out = os.path.join(out, "quick") if quick else out
+    check_writable_dir(out, f"--out {out}")
     checkpoints = {"mnist": (mnist_checkpoint, mnist_natural_checkpoint),
                    "fashion": (fashion_checkpoint, fashion_natural_checkpoint)}
     names = [name.strip() for name in datasets.split(",") if name.strip()]

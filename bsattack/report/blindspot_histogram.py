@@ -3,6 +3,7 @@ test set (x' = αx + β) overlaid.  The paper only eyeballs them ("they barely d
 AUROC of D as a detector of the transform puts a number on it (0.5: indistinguishable)."""
 import numpy as np
 
+from bsattack.outputs import save_figure
 from bsattack.report.csvfile import write_csv
 
 COLUMNS = ["bin_low", "bin_high", "original", "transformed"]
@@ -31,7 +32,7 @@ def plot(rows, path, title, labels, xlabel):
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 

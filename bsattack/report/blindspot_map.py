@@ -17,6 +17,7 @@ import numpy as np
 
 from bsattack.errors import BsattackError
 from bsattack.experiment import run_blindspot
+from bsattack.outputs import atomic_text, save_figure
 from bsattack.report.tables import paper_table
 from bsattack.shifts import BlindSpot
 from bsattack.transforms import validate
@@ -65,7 +66,7 @@ def run_map(dataset, checkpoint, points, attack, n, settings, split, cache_dir, 
 
 
 def write_csv(summaries, path, header):
-    with open(path, "w", newline="") as handle:
+    with atomic_text(path) as handle:
         for line in header:
             handle.write(f"# {line}\n")
         writer = csv.DictWriter(handle, CSV_COLUMNS, extrasaction="ignore")
@@ -127,6 +128,6 @@ def plot(summaries, dataset, path, title=""):
         ax.set_title(label)
         ax.legend(loc="upper left", fontsize=7)
     fig.suptitle(title or f"{dataset}: blind-spot map")
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
     return path

@@ -10,6 +10,7 @@ import numpy as np
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
+from bsattack.outputs import save_figure
 from bsattack.report.csvfile import write_csv
 
 COLUMNS = ["bin_low", "bin_high", "test_images", "attacked", "successes", "success_rate"]
@@ -66,7 +67,7 @@ def plot(rows, path, title, note, xlabel):
     bottom.set_xlabel(xlabel)
     fig.text(0.01, 0.005, "\n".join(textwrap.wrap(note, 105)), fontsize=6.5, va="bottom")
     fig.tight_layout(rect=(0, 0.07, 1, 1))
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 

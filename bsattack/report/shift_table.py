@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from bsattack import models
 from bsattack.experiment import run_blindspot
+from bsattack.outputs import atomic_text, save_text
 from bsattack.shifts import BlindSpot, Shift
 from bsattack.transforms import to_01, to_pm
 
@@ -125,7 +126,7 @@ def _fmt(key, value):
 def write_table(rows, stem, header, extra_columns=()):
     """``stem``.md (with the family verdicts) and ``stem``.csv; percentages in points."""
     columns = COLUMNS + list(extra_columns)
-    with open(stem + ".csv", "w", newline="") as handle:
+    with atomic_text(stem + ".csv") as handle:
         for line in header:
             handle.write(f"# {line}\n")
         writer = csv.DictWriter(handle, columns, extrasaction="ignore")
@@ -140,6 +141,5 @@ def write_table(rows, stem, header, extra_columns=()):
     lines += ["", "| family | blind spot at strengths |", "|---|---|"]
     lines += [f"| {f} | {', '.join(v) if v else 'none'} |"
               for f, v in family_verdicts(rows).items()]
-    with open(stem + ".md", "w") as handle:
-        handle.write("\n".join(lines) + "\n")
+    save_text(stem + ".md", "\n".join(lines) + "\n")
     return stem

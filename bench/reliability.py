@@ -1,0 +1,549 @@
+"""The adversarial user's run: hostile options, output locations, archives, crafted files,
+checkpoints, data folders and caches, each case through the command line (``cli.main`` under
+Click's test runner, in this process) in a sandbox folder of its own.  Prints the table and
+writes it to ``--out`` (results/reliability.md).
+
+A case is handled cleanly when the command refuses it with one ``Error:`` line (exit 1, or 2
+for a usage error) that names the reason (the option under test, "cannot write", ...) and no
+traceback, or, for a damaged cache, announces the rebuild, exits 0 and gives the same result
+as a fresh run.  Data lost counts the cases that changed or removed
+a file that existed before (other than a cache announced as rebuilt) or left a partial or
+temporary file behind.  Fixture data and the fixture checkpoint (tests/fixtures) keep it short;
+archives are served from 127.0.0.1 with the extraction limit lowered to 1 MiB.
+
+    python bench/reliability.py [--out results/reliability.md] [--category NAME]
+"""
+import functools
+import hashlib
+import http.server
+import io
+import os
+import pickle
+import shutil
+import sys
+import tarfile
+import tempfile
+import threading
+import zipfile
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+import click
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import cli  # noqa: E402
+from bsattack import fetch, manifest  # noqa: E402
+
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")
+CHECKPOINT = os.path.join(FIXTURES, "checkpoints", "mnist_small")
+DATA = os.path.join(FIXTURES, "data")
+COMMON = ["--data-dir", DATA, "--validation-size", "100"]
+N = 500                                         # fixture test images
+TEMPORARY = (".tmp-", ".extract-", ".fetch-", ".write-check-")
+SHORT_ATTACK = ["--n", "20", "--batch-size", "20"]
+
+
+@dataclass
+class Case:
+    category: str
+    name: str
+    setup: object                 # sandbox -> command-line arguments
+    rebuild: bool = False         # a damaged cache: expect a notice, exit 0, fresh results
+    expect: str = ""              # the refusal must say this (e.g. name the option)
+
+
+CASES = []
+
+
+def case(category, name, rebuild=False, expect=""):
+    def register(setup):
+        CASES.append(Case(category, name, setup, rebuild, expect))
+        return setup
+    return register
+
+
+# --- options ------------------------------------------------------------------------------------
+OPTIONS = "non-finite or out-of-range options"
+_TRAIN = ["train", "--dataset", "fashion", "--steps", "2", "--k", "2", "--widths", "8,16,64",
+          *COMMON]
+for _args in (["--eps", "nan"], ["--eps", "-inf"], ["--eps", "0", "--lr", "nan"],
+              ["--eps", "0", "--lr", "inf"], ["--eps", "0", "--lr", "1e999"],
+              ["--eps", "0.1", "--a", "nan"], ["--eps", "0", "--seed", "-1"],
+              ["--eps", "0", "--seed", str(2**32)]):
+    case(OPTIONS, "train " + " ".join(_args), expect=f"'{_args[-2]}'")(
+        lambda box, a=_args: _TRAIN + ["--out", os.path.join(box, "run")] + a)
+_ANALYSIS = ("blindspot-histogram", "distance", "kl", "blindspot-map")
+for _command, _args in (
+        ("blindspot", ["--attack", "pgd", "--pgd-step-size", "nan"]),
+        ("blindspot", ["--attack", "pgd", "--pgd-step-size", "inf"]),
+        ("blindspot", ["--attack", "pgd", "--seed", "-1"]),
+        ("blindspot", ["--attack", "pgd", "--alpha", "nan"]),
+        ("blindspot", ["--attack", "pgd", "--beta", "inf"]),
+        ("attack", ["--seed", "-1"]),
+        ("leaderboard", ["--seed", str(2**32)]),
+        ("blindspot-histogram", ["--alpha", "nan"]),
+        ("distance", ["--p", "nan"]),
+        ("kl", ["--perplexity", "inf"]),
+        ("kl", ["--tsne-seed", "-1"]),
+        ("blindspot-map", ["--alpha-min", "nan"]),
+        ("blindspot-map", ["--alphas", "0.6,nan,1"])):
+    case(OPTIONS, f"{_command} {' '.join(_args)}", expect=f"'{_args[-2]}'")(
+        lambda box, c=_command, a=_args: [c, "--checkpoint", CHECKPOINT, *COMMON,
+                                          "--out", os.path.join(box, "out"), *a]
+        + ([] if c in _ANALYSIS else ["--n", "20"])
+        + (["--cache-dir", os.path.join(box, "cache")] if c == "blindspot" else []))
+
+
+# --- output and cache locations -------------------------------------------------------------------
+LOCATIONS = "unwritable output or cache locations"
+
+
+def _bad_locations(box):
+    open(os.path.join(box, "file"), "w").close()
+    return {"/proc/nonexistent": "/proc/nonexistent/x", "under a file": os.path.join(box, "file", "x"),
+            "name too long": os.path.join(box, "n" * 300), "read-only (sysfs)": "/sys/x"}
+
+
+def _attack_file(box):
+    from bsattack import data
+    split = data.load("mnist", DATA, 100, download=False, echo=lambda *_: None)
+    path = os.path.join(box, "attack.npy")
+    np.save(path, split.test_x[:N])
+    return path
+
+
+for _where in ("/proc/nonexistent", "under a file", "name too long", "read-only (sysfs)"):
+    case(LOCATIONS, f"evaluate --pred-out {_where}", expect="cannot write")(
+        lambda box, w=_where: ["evaluate", "--checkpoint", CHECKPOINT, *COMMON, "--n", str(N),
+                               "--attack-file", _attack_file(box),
+                               "--pred-out", _bad_locations(box)[w] + ".npy"])
+    case(LOCATIONS, f"train --out {_where}", expect="cannot write")(
+        lambda box, w=_where: _TRAIN + ["--eps", "0", "--out", _bad_locations(box)[w]])
+    case(LOCATIONS, f"embed --cache-dir {_where}", expect="cannot write")(
+        lambda box, w=_where: ["embed", "--checkpoint", CHECKPOINT, "--natural-checkpoint",
+                               CHECKPOINT, "--extractor", "adv", *COMMON,
+                               "--cache-dir", _bad_locations(box)[w]])
+    case(LOCATIONS, f"blindspot --out {_where}", expect="cannot write")(
+        lambda box, w=_where: ["blindspot", "--attack", "pgd", "--pgd-steps", "2",
+                               "--checkpoint", CHECKPOINT, *COMMON, *SHORT_ATTACK,
+                               "--cache-dir", os.path.join(box, "cache"),
+                               "--out", _bad_locations(box)[w]])
+    case(LOCATIONS, f"blindspot --cache-dir {_where}", expect="cannot write")(
+        lambda box, w=_where: ["blindspot", "--attack", "pgd", "--pgd-steps", "2",
+                               "--checkpoint", CHECKPOINT, *COMMON, *SHORT_ATTACK,
+                               "--cache-dir", _bad_locations(box)[w],
+                               "--out", os.path.join(box, "out")])
+for _command in ("attack", "leaderboard"):
+    case(LOCATIONS, f"{_command} --out under a file", expect="cannot write")(
+        lambda box, c=_command: [c, "--checkpoint", CHECKPOINT, *COMMON, "--n", "20",
+                                 "--out", _bad_locations(box)["under a file"]])
+case(LOCATIONS, "attack --out a folder", expect="cannot write")(
+    lambda box: os.mkdir(os.path.join(box, "dir.npy")) or
+    ["attack", "--checkpoint", CHECKPOINT, *COMMON, "--n", "20", "--out",
+     os.path.join(box, "dir.npy")])
+case(LOCATIONS, "kl --out /proc/nonexistent", expect="cannot write")(
+    lambda box: ["kl", "--checkpoint", CHECKPOINT, "--natural-checkpoint", CHECKPOINT, *COMMON,
+                 "--out", "/proc/nonexistent/x"])
+case(LOCATIONS, "blindspot-map --out under a file", expect="cannot write")(
+    lambda box: ["blindspot-map", "--checkpoint", CHECKPOINT, *COMMON,
+                 "--out", _bad_locations(box)["under a file"]])
+case(LOCATIONS, "fetch-data --dest /proc/nonexistent", expect="cannot write")(
+    lambda box: ["fetch-data", "mnist", "--dest", "/proc/nonexistent/d"])
+
+
+# --- archives -------------------------------------------------------------------------------------
+ARCHIVES = "hostile archives (fetch)"
+@functools.lru_cache(maxsize=None)
+def _served():
+    """(folder, URL) of a local HTTP server, started on first use."""
+    folder = tempfile.mkdtemp(prefix="bsattack-served-")
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_Quiet, directory=folder))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return folder, f"http://127.0.0.1:{httpd.server_address[1]}/"
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def write_zip(path, files=(), links=()):
+    """A zip of (name, target bytes) symbolic links, then (name, bytes) files."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as handle:
+        for member, target in links:
+            info = zipfile.ZipInfo(member)
+            info.external_attr = 0o120777 << 16
+            handle.writestr(info, target)
+        for member, content in files:
+            handle.writestr(member, content)
+    return path
+
+
+def write_tar(path, files=(), links=(), link_type=tarfile.SYMTYPE):
+    """A GNU tar.gz of (name, target) links, then (name, bytes) files; surrogates in names
+    become the raw bytes they stand for."""
+    with tarfile.open(path, "w:gz", format=tarfile.GNU_FORMAT, encoding="utf-8",
+                      errors="surrogateescape") as handle:
+        for member, target in links:
+            info = tarfile.TarInfo(member)
+            info.type, info.linkname = link_type, target
+            handle.addfile(info)
+        for member, content in files:
+            info = tarfile.TarInfo(member)
+            info.size = len(content)
+            handle.addfile(info, io.BytesIO(content))
+    return path
+
+
+def _zip(name, files=(), links=()):
+    return write_zip(os.path.join(_served()[0], name), files, links)
+
+
+def _tar(name, files=(), links=(), link_type=tarfile.SYMTYPE):
+    return write_tar(os.path.join(_served()[0], name), files, links, link_type)
+
+
+def _fetch_args(box, archive):
+    digest = hashlib.sha256(open(archive, "rb").read()).hexdigest()
+    path = os.path.join(box, "manifest.json")
+    with open(path, "w") as handle:
+        handle.write('{"checkpoints": {"x": {"dataset": "mnist", "description": "x", '
+                     f'"url": "{_served()[1]}{os.path.basename(archive)}", "sha256": "{digest}", '
+                     '"archive_dir": "models/x"}}}')
+    manifest.MANIFEST_PATH = path
+    return ["fetch", "x", "--dest", os.path.join(box, "a", "b", "x")]
+
+
+_GOOD = [("models/x/checkpoint", b'model_checkpoint_path: "checkpoint-1"\n')]
+_CHAIN = [("l1", "."), ("l1/a", ".."), ("a/b", "..")]
+for _name, _make in (
+        ("zip: link chain through '.' then '..'",
+         lambda: _zip("chain.zip", _GOOD + [("a/b/evil.txt", b"x")],
+                      [(n, t.encode()) for n, t in _CHAIN])),
+        ("tar: link chain through '.' then '..'",
+         lambda: _tar("chain.tar.gz", _GOOD + [("a/b/evil.txt", b"x")], _CHAIN)),
+        ("zip: absolute member", lambda: _zip("abs.zip", _GOOD + [("/tmp/bsattack-evil", b"x")])),
+        ("zip: '..' member", lambda: _zip("dots.zip", _GOOD + [("models/x/../../../evil", b"x")])),
+        ("tar: '..' member", lambda: _tar("dots.tar.gz", _GOOD + [("../evil", b"x")])),
+        ("tar: hard link to /etc/passwd",
+         lambda: _tar("hard.tar.gz", _GOOD, [("models/x/p", "/etc/passwd")], tarfile.LNKTYPE)),
+        ("zip: link target not UTF-8", lambda: _zip("l8.zip", _GOOD, [("models/x/l", b"\xff\xfe")])),
+        ("tar: member name not UTF-8", lambda: _tar("n8.tar.gz", _GOOD + [("models/x/\udcff", b"x")])),
+        ("zip bomb (4 MiB of zeros, limit 1 MiB)",
+         lambda: _zip("bomb.zip", _GOOD + [("models/x/zeros", bytes(4 << 20))])),
+        ("tar bomb (2 MiB, limit 1 MiB)",
+         lambda: _tar("bomb.tar.gz", _GOOD + [("models/x/zeros", bytes(2 << 20))])),
+        ("zip: damaged member (CRC), checksum matching", lambda: _flip(_zip(
+            "crc.zip", _GOOD + [("models/x/data", os.urandom(5000))], ())))):
+    case(ARCHIVES, _name)(lambda box, make=_make: _fetch_args(box, make()))
+
+
+def _flip(path):
+    raw = bytearray(open(path, "rb").read())
+    raw[len(raw) // 2] ^= 0xFF
+    open(path, "wb").write(bytes(raw))
+    return path
+
+
+# --- crafted attack files -------------------------------------------------------------------------
+FILES = "crafted attack files (evaluate)"
+
+
+def _evaluate(box, write):
+    path = os.path.join(box, "attack.npy")
+    write(path)
+    return ["evaluate", "--checkpoint", CHECKPOINT, *COMMON, "--n", str(N), "--attack-file", path,
+            "--pred-out", os.path.join(box, "pred.npy")]
+
+
+def _header_only(path, shape, dtype="<f4", body=b"\0" * 64):
+    with open(path, "wb") as handle:
+        np.lib.format.write_array_header_1_0(
+            handle, {"descr": dtype, "fortran_order": False, "shape": shape})
+        handle.write(body)
+
+
+def _clean_with(change):
+    def write(path):
+        from bsattack import data
+        x = data.load("mnist", DATA, 100, download=False, echo=lambda *_: None).test_x[:N].copy()
+        np.save(path, change(x))
+    return write
+
+
+for _name, _write in (
+        ("header claims (10**9, 784), 64-byte body", lambda p: _header_only(p, (10**9, 784))),
+        ("text file", lambda p: open(p, "w").write("0.1,0.2\n" * 100)),
+        ("empty file", lambda p: open(p, "w").close()),
+        ("pickle", lambda p: open(p, "wb").write(pickle.dumps(np.zeros((N, 784))))),
+        ("object array", lambda p: np.save(p, np.array([1, "x"], dtype=object))),
+        (".npz archive", lambda p: np.savez(open(p, "wb"), x=np.zeros((N, 784)))),
+        ("truncated body", lambda p: _header_only(p, (N, 784), body=b"\0" * 1000)),
+        ("NaN pixel", _clean_with(lambda x: np.where(np.arange(x.size).reshape(x.shape) == 5,
+                                                     np.nan, x))),
+        ("inf pixel", _clean_with(lambda x: np.where(np.arange(x.size).reshape(x.shape) == 5,
+                                                     np.inf, x))),
+        ("wrong shape (28x28 images)", _clean_with(lambda x: x.reshape(N, 28, 28))),
+        ("complex dtype", _clean_with(lambda x: x.astype(np.complex64))),
+        ("over the budget by 0.0002", _clean_with(lambda x: np.where(x == 0, 0.3002, x)))):
+    case(FILES, _name)(lambda box, w=_write: _evaluate(box, w))
+
+
+# --- checkpoints ----------------------------------------------------------------------------------
+CHECKPOINTS = "damaged checkpoints (accuracy)"
+
+
+def _checkpoint_copy(box, damage):
+    folder = os.path.join(box, "ck")
+    shutil.copytree(CHECKPOINT, folder)
+    damage(folder)
+    return ["accuracy", "--checkpoint", folder, *COMMON]
+
+
+def _rewrite(change):
+    def damage(folder):
+        import tensorflow as tf
+        from madry_models import checkpoint as ckpt
+        tf1 = tf.compat.v1
+        values = ckpt.read_variables(folder, list(ckpt.variable_shapes(folder)))
+        change(values)
+        for name in os.listdir(folder):
+            os.remove(os.path.join(folder, name))
+        with tf.Graph().as_default(), tf1.Session() as sess:
+            variables = {n: tf1.Variable(v, name=n.replace("/", "_")) for n, v in values.items()}
+            sess.run(tf1.global_variables_initializer())
+            tf1.train.Saver(var_list=variables).save(sess, os.path.join(folder, "checkpoint"),
+                                                     global_step=300, write_meta_graph=False)
+    return damage
+
+
+def _truncate(name, size):
+    return lambda folder: open(os.path.join(folder, name), "r+b").truncate(size)
+
+
+def _write_index(text):
+    return lambda folder: open(os.path.join(folder, "checkpoint"), "w").write(text)
+
+
+for _name, _damage in (
+        ("Variable_5 stored as a scalar", _rewrite(lambda v: v.update(Variable_5=np.float32(1)))),
+        ("Variable_7 stored as float64",
+         _rewrite(lambda v: v.update(Variable_7=v["Variable_7"].astype(np.float64)))),
+        ("Variable_4 missing", _rewrite(lambda v: v.pop("Variable_4"))),
+        ("truncated .data", _truncate("checkpoint-300.data-00000-of-00001", 1000)),
+        ("foreign .index", lambda f: shutil.copy(os.path.join(
+            FIXTURES, "checkpoints", "fashion_small", "checkpoint-300.index"),
+            os.path.join(f, "checkpoint-300.index"))),
+        ("truncated .index", _truncate("checkpoint-300.index", 100)),
+        ("index names a missing step", _write_index('model_checkpoint_path: "checkpoint-500"\n')),
+        ("index file is garbage", _write_index("{{{ not a text proto")),
+        (".data file missing",
+         lambda f: os.remove(os.path.join(f, "checkpoint-300.data-00000-of-00001"))),
+        ("empty folder", lambda f: [os.remove(os.path.join(f, n)) for n in os.listdir(f)])):
+    case(CHECKPOINTS, _name)(lambda box, d=_damage: _checkpoint_copy(box, d))
+
+
+# --- data folders ---------------------------------------------------------------------------------
+DATA_CASES = "damaged data folders (accuracy --data-dir)"
+
+
+def _data_copy(box, damage):
+    folder = os.path.join(box, "data", "mnist")
+    shutil.copytree(os.path.join(DATA, "mnist"), folder)
+    damage(folder)
+    return ["accuracy", "--checkpoint", CHECKPOINT, "--data-dir", os.path.dirname(folder),
+            "--validation-size", "100"]
+
+
+for _name, _damage in (
+        ("test labels missing", lambda f: os.remove(os.path.join(f, "t10k-labels-idx1-ubyte.gz"))),
+        ("all files missing", lambda f: [os.remove(os.path.join(f, n)) for n in os.listdir(f)]),
+        ("truncated gzip", _truncate("t10k-images-idx3-ubyte.gz", 5000)),
+        ("labels and images swapped", lambda f: os.replace(
+            os.path.join(f, "t10k-labels-idx1-ubyte.gz"), os.path.join(f, "x")) or os.replace(
+            os.path.join(f, "t10k-images-idx3-ubyte.gz"),
+            os.path.join(f, "t10k-labels-idx1-ubyte.gz")) or os.replace(
+            os.path.join(f, "x"), os.path.join(f, "t10k-images-idx3-ubyte.gz"))),
+        ("not gzip, wrong magic", lambda f: open(os.path.join(
+            f, "train-labels-idx1-ubyte.gz"), "wb").write(b"\x00\x00\x09\x01" + bytes(100)))):
+    case(DATA_CASES, _name)(lambda box, d=_damage: _data_copy(box, d))
+
+
+# --- caches ---------------------------------------------------------------------------------------
+CACHES = "damaged caches (embed)"
+_EMBED = ["embed", "--checkpoint", CHECKPOINT, "--natural-checkpoint", CHECKPOINT,
+          "--extractor", "adv", *COMMON]
+
+
+@functools.lru_cache(maxsize=None)
+def _fresh_cache():
+    """A cache made by an undisturbed run, and its test embeddings (the reference)."""
+    folder = tempfile.mkdtemp(prefix="bsattack-cache-")
+    result = _invoke(_EMBED + ["--cache-dir", folder], folder)
+    assert result.exit_code == 0, result.output
+    return folder, _embeddings(folder)
+
+
+def _embeddings(folder):
+    import h5py
+    (name,) = [n for n in os.listdir(folder) if n.startswith("embed-")]
+    with h5py.File(os.path.join(folder, name), "r") as handle:
+        return name, {g: handle[g]["embedding"][()] for g in ("train", "test")}
+
+
+def _damaged_cache(box, damage):
+    source, (name, _) = _fresh_cache()
+    folder = os.path.join(box, "cache")
+    shutil.copytree(source, folder)
+    damage(os.path.join(folder, name))
+    return _EMBED + ["--cache-dir", folder]
+
+
+def _flip_array(path):
+    import h5py
+    with h5py.File(path, "r") as handle:
+        offset = handle["test/embedding"].id.get_offset()
+    with open(path, "r+b") as handle:
+        handle.seek(offset + 4 * 777 + 2)
+        byte = handle.read(1)
+        handle.seek(offset + 4 * 777 + 2)
+        handle.write(bytes([byte[0] ^ 0x10]))
+
+
+def _drop_dataset(path):
+    import h5py
+    with h5py.File(path, "a") as handle:
+        del handle["test/embedding"]
+
+
+for _name, _damage, _rebuild in (
+        ("bit flip in a cached array", _flip_array, True),
+        ("group missing its dataset", _drop_dataset, True),
+        ("file truncated", lambda p: open(p, "r+b").truncate(3000), True),
+        ("file replaced by garbage", lambda p: open(p, "wb").write(os.urandom(4096)), True),
+        ("cache file is a folder", lambda p: os.remove(p) or os.mkdir(p), False),
+        ("cache folder is a file", lambda p: shutil.rmtree(os.path.dirname(p)) or
+         open(os.path.dirname(p), "w").close(), False)):
+    case(CACHES, _name, rebuild=_rebuild)(lambda box, d=_damage: _damaged_cache(box, d))
+
+
+# --- running --------------------------------------------------------------------------------------
+def _invoke(args, cwd):
+    from click.testing import CliRunner
+    previous = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return CliRunner().invoke(cli.main, [str(a) for a in args])
+    finally:
+        os.chdir(previous)
+
+
+def cleanup():
+    """Remove the served archives and the reference cache, when they were made."""
+    if _served.cache_info().currsize:
+        shutil.rmtree(_served()[0], ignore_errors=True)
+    if _fresh_cache.cache_info().currsize:
+        shutil.rmtree(_fresh_cache()[0], ignore_errors=True)
+
+
+def _snapshot(root):
+    found = {}
+    for folder, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(folder, name)
+            with open(path, "rb") as handle:
+                found[os.path.relpath(path, root)] = hashlib.sha256(handle.read()).hexdigest()
+    return found
+
+
+def _left_behind(root):
+    return [os.path.join(d, n) for d, dirs, files in os.walk(root) for n in dirs + files
+            if n.startswith(TEMPORARY) or "evil" in n]
+
+
+def run_case(item, box):
+    """(handled cleanly, data lost, one-line summary of what happened)."""
+    args = item.setup(box)
+    before = _snapshot(box)
+    result = _invoke(args, box)
+    output = result.output.strip()
+    crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
+    errors = [line for line in output.splitlines() if line.startswith("Error:")]
+    if item.rebuild:
+        _, (name, reference) = _fresh_cache()
+        _, got = _embeddings(os.path.join(box, "cache"))
+        same = all(np.array_equal(got[g], reference[g]) for g in reference)
+        clean = (not crashed and result.exit_code == 0 and same
+                 and ("rebuilding" in output or "recomputing" in output))
+        changed_ok = {os.path.join("cache", name)}
+    else:
+        clean = (not crashed and result.exit_code in (1, 2) and len(errors) == 1
+                 and output.splitlines()[-1] == errors[0] and item.expect in errors[0]
+                 and "No such option" not in errors[0])     # else the case is out of date
+        changed_ok = set()
+    after = _snapshot(box)
+    lost = [p for p, digest in before.items() if after.get(p) != digest and p not in changed_ok]
+    lost += _left_behind(box) + _left_behind(os.path.dirname(box))
+    lost += ["/tmp/bsattack-evil"] if os.path.exists("/tmp/bsattack-evil") else []
+    what = (f"traceback: {type(result.exception).__name__}: {result.exception}" if crashed
+            else errors[0] if errors else output.splitlines()[-1] if output else "(no output)")
+    return clean, bool(lost), what.replace(os.path.dirname(box), "<sandbox>")[:160]
+
+
+def _preamble():
+    import datetime
+    import subprocess
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip() or "unknown"
+    return ("# Reliability: the adversarial user's cases\n\n"
+            f"Made by `python bench/reliability.py --out results/reliability.md` at commit "
+            f"`{commit}`, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}; "
+            "every number below comes from that run.  " + " ".join(
+                line.strip() for line in __doc__.split("\n\n")[1].splitlines()) + "\n\n")
+
+
+@click.command()
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Write the table (Markdown) here too.")
+@click.option("--category", default=None, help="Run only the cases of this category.")
+@click.option("--verbose", is_flag=True, help="Print every case's outcome.")
+def main(out, category, verbose):
+    """Run every case and print the table of categories, cases, clean handling, data lost."""
+    fetch.MAX_EXTRACTED_BYTES = 1 << 20
+    totals, clean, lost, failures = Counter(), Counter(), Counter(), defaultdict(list)
+    with tempfile.TemporaryDirectory(prefix="bsattack-reliability-") as work:
+        for i, item in enumerate(c for c in CASES if category in (None, c.category)):
+            box = os.path.join(work, f"case{i:03d}", "box")
+            os.makedirs(box)
+            ok, lost_data, what = run_case(item, box)
+            totals[item.category] += 1
+            clean[item.category] += ok
+            lost[item.category] += lost_data
+            if not ok or lost_data:
+                failures[item.category].append(f"{item.name}: {what}")
+            if verbose or not ok or lost_data:
+                click.echo(f"[{'ok' if ok else 'NOT CLEAN'}{', DATA LOST' if lost_data else ''}] "
+                           f"{item.category} / {item.name}: {what}", err=True)
+    lines = ["| category | cases | handled cleanly | not clean | data lost |",
+             "|---|---:|---:|---:|---:|"]
+    for name in totals:
+        lines.append(f"| {name} | {totals[name]} | {clean[name]} | "
+                     f"{totals[name] - clean[name]} | {lost[name]} |")
+    lines.append(f"| **all** | {sum(totals.values())} | {sum(clean.values())} | "
+                 f"{sum(totals.values()) - sum(clean.values())} | {sum(lost.values())} |")
+    for name, items in failures.items():
+        lines += ["", f"Not clean in '{name}':", ""] + [f"- {f}" for f in items]
+    text = "\n".join(lines) + "\n"
+    click.echo(text)
+    if out:
+        from bsattack.outputs import save_text
+        save_text(out, _preamble() + text)
+    cleanup()
+
+
+if __name__ == "__main__":
+    main()
