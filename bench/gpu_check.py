@@ -33,10 +33,10 @@ def devices_used(tf, net, x01, labels):
     return {dev.device: len(dev.node_stats) for dev in metadata.step_stats.dev_stats}
 
 
-def pgd_rate(attack, x01, labels, eps):
-    """PGD's gradient evaluations per second on ``x01`` in [0, 1]."""
+def pgd_rate(attack, x, labels, eps):
+    """PGD's gradient evaluations per second on ``x`` (attack units)."""
     start = time.perf_counter()
-    result = attack.attack(x01, labels, eps)
+    result = attack.run(x, labels, [eps])
     return result.grad_evals.sum() / (time.perf_counter() - start)
 
 
@@ -61,9 +61,11 @@ def main(dataset, checkpoint, data_dir, batch_size, pgd_steps, rounds, verbose):
 def check(dataset, checkpoint, data_dir, batch_size, pgd_steps, rounds, verbose):
     tf = start_tensorflow(verbose)
     from bsattack import data
+    from bsattack.attacks.model import Model
     from bsattack.attacks.pgd import LinfPGD, PGDSettings
     from bsattack.datasets import get_spec
     from bsattack.options import resolve_checkpoint
+    from bsattack.transforms import to_pm
 
     gpus = tf.config.list_physical_devices("GPU")
     print(f"TensorFlow {tf.__version__}, built with CUDA: {tf.test.is_built_with_cuda()}; "
@@ -74,15 +76,17 @@ def check(dataset, checkpoint, data_dir, batch_size, pgd_steps, rounds, verbose)
     x01 = split.test_x[:batch_size].reshape(-1, spec.dim)
     labels = split.test_y[:batch_size]
 
-    attack = LinfPGD(dataset, checkpoint, PGDSettings(steps=pgd_steps, batch_size=batch_size))
-    used = devices_used(tf, attack.net, x01, labels)
-    attack.attack(x01, labels, spec.eps)                 # warm-up
+    model = Model(dataset, checkpoint)
+    x = to_pm(x01)                                       # the attacks' units
+    attack = LinfPGD(model, PGDSettings(steps=pgd_steps, batch_size=batch_size))
+    used = devices_used(tf, model.net, x01, labels)
+    pgd_rate(attack, x, labels, spec.eps)                # warm-up
     raws, rates = [], []
     for _ in range(rounds):      # interleaved, best of each: the host's load drifts
-        raws.append(attack.net.gradient_rate(x01, labels))
-        rates.append(pgd_rate(attack, x01, labels, spec.eps))
+        raws.append(model.gradient_rate(x, labels))
+        rates.append(pgd_rate(attack, x, labels, spec.eps))
     raw, rate = max(raws), max(rates)
-    attack.close()
+    model.close()
     print("ran on: " + "; ".join(f"{name} ({nodes} nodes)" for name, nodes in used.items()))
     print(f"{dataset}, {display_path(checkpoint)}, batch {len(labels)}, best of {rounds}: "
           f"raw forward+backward "
