@@ -13,6 +13,8 @@ import os
 import sys
 import tempfile
 
+from bsattack.errors import BsattackError
+
 QUIET_LOG_LEVEL = "2"    # TF_CPP_MIN_LOG_LEVEL: no INFO or WARNING lines, errors kept
 
 
@@ -47,14 +49,17 @@ def _restore(saved):
 def start_tensorflow(verbose=False):
     """Import TensorFlow and enumerate its devices; unless ``verbose``, without their log
     (``TF_CPP_MIN_LOG_LEVEL`` is set to 2 unless the environment sets it, and TensorFlow's
-    Python logger shows errors only).  Returns the ``tensorflow`` module."""
-    if verbose:
-        import tensorflow as tf
+    Python logger shows errors only).  Returns the ``tensorflow`` module; a TensorFlow that
+    cannot be imported is a :class:`BsattackError` (after the captured log)."""
+    if not verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", QUIET_LOG_LEVEL)
+    with contextlib.nullcontext() if verbose else captured_stderr():
+        try:
+            import tensorflow as tf
+        except ImportError as exc:
+            raise BsattackError(f"cannot import TensorFlow ({exc}); install the requirements: "
+                                f"python -m pip install -r requirements.txt") from None
         tf.config.list_physical_devices()
-        return tf
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", QUIET_LOG_LEVEL)
-    with captured_stderr():
-        import tensorflow as tf
-        tf.config.list_physical_devices()
-    tf.get_logger().setLevel("ERROR")
+    if not verbose:
+        tf.get_logger().setLevel("ERROR")
     return tf

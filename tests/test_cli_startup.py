@@ -123,3 +123,21 @@ def test_captured_stderr_replays_only_on_failure(fail):
     assert "after the block" in result.stderr or fail
     assert ("native log line" in result.stderr) == fail
     assert ("RuntimeError: import failed" in result.stderr) == fail
+
+
+def test_missing_tensorflow_is_one_line():
+    blocked = ("import runpy, sys\n"
+               "class Block:\n"
+               "    def find_spec(self, name, path=None, target=None):\n"
+               "        if name.split('.')[0] == 'tensorflow':\n"
+               "            raise ImportError('No module named tensorflow')\n"
+               "sys.meta_path.insert(0, Block())\n"
+               "sys.argv = sys.argv[1:]\n"
+               "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+    result = subprocess.run([sys.executable, "-c", blocked, CLI, "accuracy", "--checkpoint",
+                             os.path.join(ROOT, "tests", "fixtures", "checkpoints", "mnist_small")],
+                            capture_output=True, text=True, env=quiet_env(), cwd=ROOT)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "Error: cannot import TensorFlow (No module named tensorflow); install the "
+        "requirements: python -m pip install -r requirements.txt"]
