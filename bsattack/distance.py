@@ -17,7 +17,6 @@ faiss; tests/test_distance.py checks it against sklearn's NearestNeighbors.
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial.distance import cdist
 
 from bsattack.errors import BsattackError
 
@@ -162,6 +161,7 @@ def _certify(test, train, scores, cand, best_sq, best_idx, train_sq):
 
 def _block_lp(test, train, k, p):
     """k nearest in lp (p != 2) of a block of test rows, by scipy's exact float64 cdist."""
+    from scipy.spatial.distance import cdist   # here: the CLI imports this module for --help
     dist = cdist(test, train, "minkowski", p=p)
     idx = smallest_columns(dist, k)
     order = np.argsort(np.take_along_axis(dist, idx, 1), axis=1, kind="stable")

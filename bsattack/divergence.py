@@ -13,10 +13,6 @@ The grid has ``grid`` intervals per axis (even); the same integral on every othe
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.integrate import trapezoid
-from scipy.linalg import solve_triangular
-from scipy.stats import gaussian_kde
-from threadpoolctl import threadpool_limits
 
 from bsattack.errors import BsattackError
 
@@ -53,6 +49,7 @@ def kde_kl(train_points, test_points, grid=DEFAULT_GRID):
     integrand = (np.exp(log_p) * (log_p - log_q)).reshape(grid + 1, grid + 1)
 
     def integrate(values, x, y):
+        from scipy.integrate import trapezoid   # here: the CLI imports this module for --help
         return float(trapezoid(trapezoid(values, y, axis=1), x))
     return GridKL(integrate(integrand, xs, ys), integrate(integrand[::2, ::2], xs[::2], ys[::2]))
 
@@ -61,6 +58,8 @@ def kde_logpdf(data, points, block=64):
     """log density at ``points`` [M, d] of scipy's ``gaussian_kde(data.T, "scott")``: equal to
     its ``logpdf`` (tests/test_divergence.py) but vectorised over blocks of ``block`` points,
     several times faster on the K-L grids (bench/distance.py)."""
+    from scipy.linalg import solve_triangular
+    from scipy.stats import gaussian_kde
     kde = gaussian_kde(np.asarray(data, float).T, bw_method="scott")
     chol = np.linalg.cholesky(kde.covariance)
     white_data = solve_triangular(chol, kde.dataset, lower=True)                # [d, n]
@@ -86,6 +85,7 @@ def tsne_2d(points, seed=0, method="opentsne", perplexity=DEFAULT_PERPLEXITY, n_
     """2-D t-SNE of ``points`` (PCA initialisation, fixed seed).  Both libraries minimise the
     same objective (perplexity, early exaggeration 12); openTSNE's FFT gradients are faster
     on thousands of points (bench/distance.py)."""
+    from threadpoolctl import threadpool_limits
     points = np.asarray(points, np.float32)
     perplexity = min(perplexity, (len(points) - 1) / 3.0)
     if method not in TSNE_METHODS:

@@ -1,7 +1,6 @@
 """`accuracy`: natural test accuracy of a checkpoint."""
 import click
 
-from bsattack import data, models
 from bsattack.options import (batch_size_option, checkpoint_option, data_dir_option,
                               dataset_option, n_option, resolve_checkpoint,
                               validation_size_option)
@@ -16,6 +15,7 @@ from bsattack.options import (batch_size_option, checkpoint_option, data_dir_opt
 @validation_size_option
 def accuracy(dataset, checkpoint, data_dir, n, batch_size, validation_size):
     """Print the natural accuracy of CHECKPOINT on the test set."""
+    from bsattack import data, models
     path = resolve_checkpoint(dataset, checkpoint)
     split = data.load(dataset, data_dir, validation_size, echo=click.echo)
     images, labels = split.test_x[:n], split.test_y[:n]

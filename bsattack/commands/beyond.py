@@ -5,18 +5,13 @@ import os
 
 import click
 
-from bsattack import data, models
 from bsattack.commands.attack_options import (attack_option_names, attack_options,
                                                settings_from_options)
 from bsattack.commands.blindspot import header_lines
-from bsattack.detect import distance_aurocs
 from bsattack.errors import BsattackError
 from bsattack.options import (FiniteFloat, checkpoint_option, data_dir_option,
                               resolve_checkpoint, validation_size_option)
-from bsattack.outputs import atomic_text, check_writable_dir, save_text
-from bsattack.report import blindspot_map, shift_table
-from bsattack.report.tables import paper_table
-from bsattack.shifts import DEFAULT_SHIFTS, ORIGINAL, BlindSpot, parse
+from bsattack.outputs import atomic_text, save_text
 
 OUT_DEFAULT = os.path.join("results", "beyond")
 dataset_choice = click.option("--dataset", type=click.Choice(["fashion", "mnist"]),
@@ -64,6 +59,7 @@ def shift_option(command):
 
 
 def _points(alpha_min, alpha_steps, beta_steps, alphas, beta_fractions):
+    from bsattack.report import blindspot_map
     if alphas or beta_fractions:
         return blindspot_map.grid(alphas or [alpha_min + (1 - alpha_min) * i / (alpha_steps - 1)
                                              for i in range(alpha_steps)],
@@ -73,6 +69,8 @@ def _points(alpha_min, alpha_steps, beta_steps, alphas, beta_fractions):
 
 def _settings(dataset, shift_specs, with_paper=True):
     """The original, the paper's (α, β) points and the shifts."""
+    from bsattack.report.tables import paper_table
+    from bsattack.shifts import DEFAULT_SHIFTS, ORIGINAL, BlindSpot, parse
     shifts = [parse(s) for s in shift_specs] if shift_specs else list(DEFAULT_SHIFTS)
     paper = [BlindSpot(r["alpha"], r["beta"]) for r in paper_table(dataset)["rows"]
              if (r["alpha"], r["beta"]) != (1.0, 0.0)] if with_paper else []
@@ -80,6 +78,7 @@ def _settings(dataset, shift_specs, with_paper=True):
 
 
 def _map(dataset, path, points, attack, n, settings, split, cache_dir, out, stem, header, title):
+    from bsattack.report import blindspot_map
     os.makedirs(out, exist_ok=True)
     csv_path = os.path.join(out, stem + ".csv")
     summaries = blindspot_map.run_map(
@@ -92,6 +91,7 @@ def _map(dataset, path, points, attack, n, settings, split, cache_dir, out, stem
 
 def _shifts(dataset, path, settings_list, attack, n, settings, split, cache_dir, out, stem, header,
             accuracy_n):
+    from bsattack.report import shift_table
     os.makedirs(out, exist_ok=True)
     summaries = shift_table.run_settings(dataset, path, settings_list, attack, n, settings, split,
                                          cache_dir, click.echo,
@@ -120,6 +120,8 @@ def experiment_options(with_checkpoint=True):
 def _prepare(opts):
     """(attack settings, resolved checkpoint or None, data split) from the shared options;
     the output and cache folders are checked first."""
+    from bsattack import data
+    from bsattack.outputs import check_writable_dir
     check_writable_dir(opts["out"], f"--out {opts['out']}")
     check_writable_dir(opts["cache_dir"], f"--cache-dir {opts['cache_dir']}")
     settings = settings_from_options({k: opts[k] for k in ATTACK_KEYS})
@@ -173,6 +175,8 @@ def shifts_command(**o):
 def detectability_command(**o):
     """AUROC of the Eq. 2 distance (adversarial and natural h) as a detector of each shift,
     next to the shift's rise in attack success (the paper's Figure 5, as numbers)."""
+    from bsattack.detect import distance_aurocs
+    from bsattack.report import shift_table
     dataset = o["dataset"]
     settings_list = _settings(dataset, o["shift_specs"])
     settings, path, split = _prepare(o)
@@ -241,6 +245,8 @@ def countermeasure_command(**o):
 
 
 def _countermeasure_row(name, spec, dataset, path, split, summaries, shift_rows):
+    from bsattack import models
+    from bsattack.report import shift_table
     base = next(s for s in summaries if (s["alpha"], s["beta"]) == (1.0, 0.0))
     shifted = [s for s in summaries if s["alpha"] < 1]
     if not shifted:

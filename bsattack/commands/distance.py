@@ -9,14 +9,12 @@ import sys
 
 import click
 
-from bsattack import data, detect, distance, divergence, measures, models, transforms
+from bsattack import distance, divergence
 from bsattack.commands.attack_options import attack_options, settings_from_options
-from bsattack.embed import Embeddings
-from bsattack.experiment import CACHE_DIR, run_blindspot
+from bsattack.h5store import CACHE_DIR
 from bsattack.options import (SEED, FiniteFloat, checkpoint_option, data_dir_option,
                               dataset_option, resolve_checkpoint, validation_size_option)
 from bsattack.outputs import check_writable_dir
-from bsattack.report import blindspot_histogram, distance_figure, table1
 
 FIGURE_NUMBER = {"mnist": 1, "fashion": 2, "cifar10": 3}
 # Figure 5 of the paper: the scaled test set shown for each data set
@@ -71,6 +69,7 @@ class Context:
 
     def __init__(self, dataset, checkpoint, natural_checkpoint, data_dir, validation_size,
                  cache_dir=CACHE_DIR, batch_size=500, attack=None, n=None, **budget):
+        from bsattack import data
         if cache_dir:
             check_writable_dir(cache_dir, f"--cache-dir {cache_dir}")
         self.dataset, self.cache_dir, self.batch_size = dataset, cache_dir, batch_size
@@ -83,6 +82,7 @@ class Context:
         self._embeddings = {}
 
     def embeddings(self, extractor):
+        from bsattack.embed import Embeddings
         if extractor not in self._embeddings:
             self._embeddings[extractor] = Embeddings(
                 self.dataset, self.checkpoints[extractor], self.split, self.cache_dir,
@@ -96,6 +96,7 @@ class Context:
     def attack(self):
         """Per-image results of the attack on the first n original test images (cached by
         :func:`bsattack.experiment.run_blindspot`, shared with `blindspot` / `tables`)."""
+        from bsattack.experiment import run_blindspot
         return run_blindspot(self.dataset, self.checkpoints["adv"], settings=self.settings,
                              n=self.n, split=self.split,
                              cache_dir=self.cache_dir, echo=click.echo)
@@ -133,6 +134,8 @@ def _panel(extractor):
 
 def distance_figures(ctx, extractors, k, p, out_dir, header):
     """Figures 1-3: one panel per extractor; returns {extractor: Association}."""
+    from bsattack import measures
+    from bsattack.report import distance_figure
     result = ctx.attack()
     attack, n = ctx.attack_name, ctx.n
     attacked, success = result.correct, result.success_eps
@@ -163,6 +166,8 @@ def distance_figures(ctx, extractors, k, p, out_dir, header):
 
 def histogram_figures(ctx, extractors, alpha, beta, k, p, out_dir, header):
     """Figure 5: D of the original and the scaled test set, per extractor; returns AUROCs."""
+    from bsattack import detect, measures, transforms
+    from bsattack.report import blindspot_histogram
     if alpha is None:
         alpha, beta = FIGURE5_TRANSFORM.get(ctx.dataset, (0.9, 0.0))
     alpha, beta = transforms.validate(alpha, beta)
@@ -191,6 +196,8 @@ def histogram_figures(ctx, extractors, alpha, beta, k, p, out_dir, header):
 def table1_row(ctx, per_class, grid, seed, tsne, perplexity, out_dir, header):
     """Table 1 for one data set (K-L with the adversarially trained h), written as
     table1_<dataset>.{md,csv}; returns the row."""
+    from bsattack import measures, models
+    from bsattack.report import table1
     results = measures.class_divergences(ctx.embeddings("adv"), per_class, seed, tsne, grid,
                                          perplexity, echo=click.echo)
     summary = ctx.attack().summary()
@@ -200,7 +207,7 @@ def table1_row(ctx, per_class, grid, seed, tsne, perplexity, out_dir, header):
     lines = header + [f"K-L: t-SNE ({tsne}, perplexity {perplexity:g}, seed {seed}) of "
                       f"{'all' if per_class is None else f'at most {per_class}'} train/test "
                       f"points per class, KDE Scott, {grid}x{grid} grid",
-                      f"attack: {describe(ctx.settings)}",
+                      f"attack: {ctx.settings.describe()}",
                       "per-class K-L: " + ", ".join(f"{r.label}:{r.kl.value:.4f}" for r in results)]
     paths = table1.write(os.path.join(out_dir, f"table1_{ctx.dataset}"), [row], lines)
     click.echo(f"{ctx.dataset}: avg K-L {row['avg_kl']} (paper {row['paper_avg_kl']}), success "

@@ -3,7 +3,6 @@ import os
 
 import click
 
-from bsattack import data, manifest
 from bsattack.datasets import DATASETS
 from bsattack.options import CHECKPOINTS_DIR
 
@@ -15,12 +14,14 @@ from bsattack.options import CHECKPOINTS_DIR
 def fetch(name, dest):
     """Download checkpoint NAME (see 'cli.py checkpoints'), verify its SHA-256 and unpack it
     atomically; a no-op when it is already present."""
+    from bsattack import manifest
     manifest.fetch_checkpoint(name, dest, echo=click.echo)
 
 
 @click.command()
 def checkpoints():
     """List the manifest's checkpoints and which are present in checkpoints/ (step, size)."""
+    from bsattack import manifest
     entries = manifest.load()
     rows = [("name", "data", "present", "step", "size", "source")]
     for entry in entries.values():
@@ -49,4 +50,5 @@ def checkpoints():
 def fetch_data(name, dest):
     """Download data set NAME from its canonical mirror, checking each file's SHA-256; files
     already present with the right checksum are kept."""
+    from bsattack import data
     data.fetch_data(name, dest, echo=click.echo)

@@ -10,9 +10,6 @@ from dataclasses import dataclass
 
 import click
 
-from bsattack.commands.blindspot import tables
-from bsattack.commands.challenge import leaderboard
-from bsattack.commands.distance import figures
 from bsattack.options import data_dir_option, validation_size_option
 from bsattack.outputs import check_writable_dir
 
@@ -51,6 +48,9 @@ def reproduce(ctx, quick, datasets, mnist_checkpoint, mnist_natural_checkpoint,
               fashion_checkpoint, fashion_natural_checkpoint, data_dir, validation_size, out,
               skip_leaderboard):
     """Tables 1-3, Figures 1, 2, 4, 5 and the MNIST leaderboard comparison, in one go."""
+    from bsattack.commands.blindspot import tables
+    from bsattack.commands.challenge import leaderboard
+    from bsattack.commands.distance import figures
     sizes = QUICK if quick else FULL
     out = os.path.join(out, "quick") if quick else out
     check_writable_dir(out, f"--out {out}")

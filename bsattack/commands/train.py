@@ -1,7 +1,6 @@
 """`train`: Madry adversarial (or natural) training; `export-weights`: a slot-free copy."""
 import click
 
-from bsattack import train as training
 from bsattack.options import (FiniteFloat, data_dir_option, dataset_option, resolve_checkpoint,
                               seed_option, validation_size_option)
 
@@ -19,8 +18,7 @@ def _widths(ctx, param, value):
 
 
 @click.command()
-@click.option("--dataset", type=click.Choice(training.TRAINABLE_DATASETS), default="mnist",
-              show_default=True, help="Data set (the MNIST-challenge architecture).")
+@dataset_option()
 @click.option("--eps", type=FiniteFloat(min=0, max=1), required=True,
               help="PGD budget in [0,1] pixel units (MNIST 0.3, Fashion-MNIST 0.1); 0 trains "
                    "naturally.")
@@ -55,6 +53,7 @@ def train(dataset, eps, out, steps, k, a, batch_size, lr, seed, save_every, resu
           data_dir, validation_size, augment, widths):
     """Train a MNIST-challenge network with Madry's recipe: Adam on the summed cross-entropy
     of PGD adversarial examples (random start), checkpoints in the official layout."""
+    from bsattack import train as training
     settings = training.TrainSettings(
         dataset=dataset, eps=eps, steps=steps, k=k, a=a, batch_size=batch_size,
         learning_rate=lr, seed=seed, save_every=save_every, validation_size=validation_size,
@@ -71,5 +70,6 @@ def train(dataset, eps, out, steps, k, a, batch_size, lr, seed, save_every, resu
 def export_weights(dataset, source, dest):
     """Copy SOURCE's model variables and global_step (no optimizer slots) into a new
     official-layout checkpoint in DEST (the form the project ships its own models in)."""
+    from bsattack import train as training
     prefix = training.export_weights(dataset, source, dest)
     click.echo(f"wrote {prefix}")

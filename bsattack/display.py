@@ -1,0 +1,31 @@
+"""Paths as a reader of a committed result can reproduce them, not as this machine spells them.
+
+``display_path(p)``: relative to the project root when ``p`` is inside it
+(``checkpoints/fashion_adv``), else relative to the current folder when inside that, else
+relative to the project root when the two share a folder below the file-system root
+(``../shared/checkpoints/mnist_adv``), else ``p`` as an absolute path.
+"""
+import os
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _inside(path, folder):
+    return os.path.commonpath([path, folder]) == folder
+
+
+def display_path(path, root=PROJECT_ROOT):
+    """``path`` (str or path-like) in the form described in the module docstring."""
+    full = os.path.abspath(path)
+    root, here = os.path.abspath(root), os.getcwd()
+    try:
+        if _inside(full, root):
+            return os.path.relpath(full, root)
+        if _inside(full, here):
+            return os.path.relpath(full, here)
+        shared = os.path.commonpath([full, root])
+    except ValueError:       # on different drives (Windows)
+        return full
+    if os.path.dirname(shared) != shared:      # a folder above both, not the file-system root
+        return os.path.relpath(full, root)
+    return full

@@ -1,0 +1,39 @@
+"""display_path: result headers name paths a reader can reproduce."""
+import os
+
+from bsattack.display import PROJECT_ROOT, display_path
+
+
+def test_inside_the_project_root_is_relative_to_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert display_path(os.path.join(PROJECT_ROOT, "checkpoints", "fashion_adv")) == \
+        os.path.join("checkpoints", "fashion_adv")
+    assert display_path(PROJECT_ROOT) == "."
+
+
+def test_relative_input_is_read_from_the_current_folder(tmp_path, monkeypatch):
+    root = tmp_path / "clone"
+    (root / "results").mkdir(parents=True)
+    monkeypatch.chdir(root)
+    assert display_path("results/x.md", root=root) == os.path.join("results", "x.md")
+    assert display_path(str(root / "results" / ".." / "results"), root=root) == "results"
+
+
+def test_sibling_of_the_root_goes_through_dot_dot(tmp_path, monkeypatch):
+    root, shared = tmp_path / "work" / "clone", tmp_path / "work" / "shared" / "data"
+    root.mkdir(parents=True)
+    monkeypatch.chdir(root)
+    assert display_path(shared, root=root) == os.path.join("..", "shared", "data")
+
+
+def test_inside_the_current_folder_outside_the_root(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    monkeypatch.chdir(runs)
+    assert display_path(runs / "out" / "t.md", root="/nonexistent/clone") == \
+        os.path.join("out", "t.md")
+
+
+def test_unrelated_folder_stays_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert display_path("/opt/models/ckpt", root="/srv/clone") == "/opt/models/ckpt"
