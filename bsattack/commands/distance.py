@@ -12,7 +12,7 @@ import click
 from bsattack import data, detect, distance, divergence, measures, models, transforms
 from bsattack.commands.attack_options import attack_options, settings_from_options
 from bsattack.embed import Embeddings
-from bsattack.experiment import CACHE_DIR, run_blindspot
+from bsattack.experiment import CACHE_DIR, DEFAULT_N, run_blindspot
 from bsattack.options import (checkpoint_option, data_dir_option, dataset_option,
                               resolve_checkpoint, validation_size_option)
 from bsattack.report import blindspot_histogram, distance_figure, table1
@@ -102,7 +102,13 @@ def context_options(func):
     """Data set, both checkpoints, data and the attack (its options as in `blindspot`)."""
     func = attack_options(func)
     for option in reversed([dataset_option(), checkpoint_option, natural_checkpoint_option,
-                            data_dir_option, validation_size_option]):
+                            data_dir_option, validation_size_option,
+                            click.option("--n", "n", type=click.IntRange(min=1),
+                                         default=DEFAULT_N, show_default=True,
+                                         help="Attack the first N test images."),
+                            click.option("--cache-dir", type=click.Path(file_okay=False),
+                                         default=CACHE_DIR, show_default=True,
+                                         help="Per-image results and embeddings (resumable).")]):
         func = option(func)
     return func
 
@@ -197,7 +203,7 @@ def table1_row(ctx, per_class, grid, seed, tsne, perplexity, out_dir, header):
     lines = header + [f"K-L: t-SNE ({tsne}, perplexity {perplexity:g}, seed {seed}) of "
                       f"{'all' if per_class is None else f'at most {per_class}'} train/test "
                       f"points per class, KDE Scott, {grid}x{grid} grid",
-                      f"attack: {describe(ctx.settings)}",
+                      f"attack: {ctx.settings.describe()}",
                       "per-class K-L: " + ", ".join(f"{r.label}:{r.kl.value:.4f}" for r in results)]
     paths = table1.write(os.path.join(out_dir, f"table1_{ctx.dataset}"), [row], lines)
     click.echo(f"{ctx.dataset}: avg K-L {row['avg_kl']} (paper {row['paper_avg_kl']}), success "
