@@ -1,6 +1,8 @@
 """What differs between the three data sets: files, URLs, checksums, ε, pixel scale, models."""
 from dataclasses import dataclass, field
 
+PAPER_N = 2000     # the paper attacks the first 2,000 test images of each data set (§4.1)
+
 
 @dataclass(frozen=True)
 class DataFile:

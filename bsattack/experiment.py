@@ -33,14 +33,13 @@ import numpy as np
 from bsattack import data
 from bsattack.attacks.base import LINF_TOLERANCE, AttackResult
 from bsattack.attacks.cw import CWSettings
-from bsattack.datasets import get_spec
+from bsattack.datasets import PAPER_N, get_spec
 from bsattack.errors import BsattackError
 from bsattack.h5store import CACHE_DIR, H5Store
 from bsattack.shifts import ORIGINAL, BlindSpot
 from bsattack.transforms import to_pm
 from madry_models.checkpoint import content_hash
 
-DEFAULT_N = 2000
 CHUNK_SIZE = 500
 
 
@@ -169,7 +168,7 @@ def _cache_path(cache_dir, dataset, attack, file_key):
     return os.path.join(cache_dir, "blindspot", f"{dataset}_{attack}_{digest}.h5")
 
 
-def run_blindspot(dataset, checkpoint, transform=ORIGINAL, settings=None, n=DEFAULT_N,
+def run_blindspot(dataset, checkpoint, transform=ORIGINAL, settings=None, n=PAPER_N,
                   data_dir=None, eps=None, cache_dir=CACHE_DIR, chunk_size=CHUNK_SIZE,
                   split=None, echo=print, progress_for=None, models=None):
     """Transform, classify, attack the correct ones, and account success at the thresholds.

@@ -1,266 +1,367 @@
-"""PGD and batched C&W L∞ against independent per-image loops, on the small fixture networks."""
+"""PGD, APGD, FGSM and the worst case against independent per-image numpy loops written from
+the algorithms' definitions, on the small fixture networks (units [-0.5, 0.5])."""
 import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from bsattack import data, models
-from bsattack.attacks import cw_linf
-from bsattack.attacks.cw_linf import CarliniLinf, CWSettings
+from bsattack import data
+from bsattack.attacks import apgd as apgd_module
+from bsattack.attacks.apgd import APGD, APGDSettings
+from bsattack.attacks.cw import CarliniLinf, CWSettings
+from bsattack.attacks.fgsm import FGSM, FGSMSettings
+from bsattack.attacks.model import Model
 from bsattack.attacks.network import AttackSession
 from bsattack.attacks.pgd import LinfPGD, PGDSettings
+from bsattack.attacks.worst import WorstCase, WorstSettings
+from plain_model import PlainModel
 
 tf1 = tf.compat.v1
-
-
-class PlainModel:
-    """The checkpoint in a graph of its own: logits and input gradients fed from numpy."""
-
-    def __init__(self, dataset, checkpoint):
-        self.graph = tf1.Graph()
-        with self.graph.as_default():
-            self.x = tf1.placeholder(tf.float32, [None, 784])
-            self.y = tf1.placeholder(tf.int64, [None])
-            self.sess = models.new_session(self.graph)
-            self.model = models.load(self.sess, dataset, checkpoint, self.x)
-            logits = self.model.logits
-            xent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=self.y, logits=logits)
-            onehot = tf.one_hot(self.y, 10)
-            correct = tf.reduce_sum(onehot * logits, 1)
-            wrong = tf.reduce_max((1 - onehot) * logits - 1e4 * onehot, 1)
-            cw = -tf.nn.relu(correct - wrong + 50)
-            self.grads = {"xent": tf.gradients(tf.reduce_sum(xent), self.x)[0],
-                          "cw": tf.gradients(tf.reduce_sum(cw), self.x)[0]}
-
-    def predict(self, x01):
-        return self.sess.run(self.model.predictions, {self.x: x01})
-
-    def logits(self, x01):
-        return self.sess.run(self.model.logits, {self.x: x01})
-
-    def pgd(self, x01, y, eps, step, steps, loss, start=None):
-        """Madry's pgd_attack.perturb in numpy, from ``start`` (default: no random start)."""
-        x = x01.copy() if start is None else start.copy()
-        for _ in range(steps):
-            grad = self.sess.run(self.grads[loss], {self.x: x, self.y: y})
-            x = np.clip(np.clip(x + step * np.sign(grad), x01 - eps, x01 + eps), 0, 1)
-        return x
+TOLERANCE = 1e-6            # an L∞ within a threshold up to float rounding
 
 
 @pytest.fixture(scope="module")
 def mnist(small_checkpoint, small_split):
+    """(independent oracle, attack Model, correctly classified fixture images in [-0.5, 0.5],
+    labels, their test indices)."""
     split = small_split("mnist")
-    plain = PlainModel("mnist", small_checkpoint("mnist"))
-    x, y = split.test_x[:60], split.test_y[:60]
-    keep = plain.predict(x) == y
-    return plain, small_checkpoint("mnist"), x[keep], y[keep]
+    checkpoint = small_checkpoint("mnist")
+    plain = PlainModel("mnist", checkpoint)
+    x = split.test_x[:80].reshape(80, -1) - np.float32(0.5)
+    keep = np.flatnonzero(plain.predict(x) == split.test_y[:80])
+    model = Model("mnist", checkpoint)
+    yield plain, model, x[keep], split.test_y[keep].astype(np.int64), keep
+    model.close()
+
+
+def box(v, x, eps):
+    """Onto the ε-ball around x, then onto [-0.5, 0.5]."""
+    return np.clip(np.clip(v, x - eps, x + eps), -0.5, 0.5)
+
+
+# --- PGD ----------------------------------------------------------------------------------
+
+def pgd_loop(plain, x, y, eps, step, steps, loss, start):
+    """Madry's PGD for one image from ``start``, stopping at the first iterate the network
+    misclassifies: (example, fooled, gradient evaluations)."""
+    adv = start.copy()
+    for k in range(steps):
+        _, grad, logits = plain.evaluate(adv, y, loss)
+        if logits.argmax() != y:
+            return adv, True, k + 1
+        adv = box(adv + np.float32(step) * np.sign(grad), x, np.float32(eps))
+    return adv, plain.predict(adv)[0] != y, steps
 
 
 @pytest.mark.parametrize("loss", ["xent", "cw"])
 def test_pgd_matches_numpy_loop_without_random_start(mnist, loss):
-    plain, checkpoint, x, y = mnist
-    attack = LinfPGD("mnist", checkpoint, PGDSettings(steps=10, step_size=0.01, loss=loss,
-                                                      random_start=False, batch_size=16))
-    result = attack.attack(x, y, 0.1)
-    expected = plain.pgd(x, y, 0.1, 0.01, 10, loss)
+    """Two thresholds: an image fooled at the smaller is decided; the others are attacked again
+    at the larger, and their evaluations add up."""
+    plain, model, x, y, _ = mnist
+    x, y, limits = x[:24], y[:24], (0.05, 0.1)
+    settings = PGDSettings(steps=10, step_size=0.01, loss=loss, random_start=False,
+                           batch_size=7)
+    result = LinfPGD(model, settings).run(x, y, limits)
+    expected, linf, evals = x.copy(), np.full(len(x), np.inf), np.zeros(len(x), np.int64)
+    for i in range(len(x)):
+        for eps in limits:
+            adv, fooled, spent = pgd_loop(plain, x[i], y[i], eps, 0.01, 10, loss, x[i])
+            evals[i] += spent
+            if fooled:
+                expected[i], linf[i] = adv, np.abs(adv - x[i]).max()
+                break
+    assert np.isfinite(linf).any() and not np.isfinite(linf).all(), linf
+    np.testing.assert_array_equal(result.success_table,
+                                  np.stack([linf <= t + TOLERANCE for t in limits], 1))
+    np.testing.assert_array_equal(result.grad_evals, evals)
     same = np.abs(result.adversarial - expected).max(axis=1) < 1e-5
-    assert same.mean() >= 0.95, same.mean()        # float sign ties may flip a pixel or two
-    np.testing.assert_array_equal(result.misclassified, plain.predict(result.adversarial) != y)
-    np.testing.assert_allclose(result.linf, np.abs(result.adversarial - x).max(axis=1))
-    assert (result.grad_evals == 10).all()
+    assert same.sum() >= len(x) - 1, same        # a float sign tie may flip a pixel
+    np.testing.assert_array_equal(result.success(limits[-1]),
+                                  result.found & (plain.predict(result.adversarial) != y))
+    found = result.found
+    np.testing.assert_array_equal(result.linf[found],
+                                  np.abs(result.adversarial - x).max(axis=1)[found])
+    assert set(result.found_by[found]) == {"pgd"} and set(result.found_by[~found]) == {""}
 
 
-def test_pgd_random_start_restarts_stay_in_ball_and_box(mnist):
-    plain, checkpoint, x, y = mnist
-    one = LinfPGD("mnist", checkpoint, PGDSettings(steps=5, restarts=1, seed=1))
-    three = LinfPGD("mnist", checkpoint, PGDSettings(steps=5, restarts=3, seed=1))
-    r1, r3 = one.attack(x, y, 0.2), three.attack(x, y, 0.2)
-    for r in (r1, r3):
-        assert r.linf.max() <= 0.2 + 1e-6
-        assert r.adversarial.min() >= 0 and r.adversarial.max() <= 1
-        np.testing.assert_array_equal(r.misclassified, plain.predict(r.adversarial) != y)
-    assert r3.misclassified.sum() >= r1.misclassified.sum()   # restarts only add successes
-    # a restart is only spent on images the previous ones did not fool
-    assert (r3.grad_evals[r3.misclassified] <= 15).all() and (r3.grad_evals <= 15).all()
-    assert (r3.grad_evals[~r3.misclassified] == 15).all()
+def test_pgd_random_start_is_keyed_per_image(mnist):
+    """The same image gives the same result alone, in another batch size, in another order,
+    or as part of a longer run; the start is x + U(−ε, ε) from the image's own generator."""
+    plain, model, x, y, ids = mnist
+    x, y, ids = x[:20], y[:20], ids[:20]
+    settings = PGDSettings(steps=6, step_size=0.01, seed=3, batch_size=8)
+    whole = LinfPGD(model, settings).run(x, y, [0.1], ids)
+    order = np.arange(len(x))[::-1]
+    reversed_ = LinfPGD(model, PGDSettings(steps=6, step_size=0.01, seed=3, batch_size=3)).run(
+        x[order], y[order], [0.1], ids[order])
+    part = LinfPGD(model, settings).run(x[5:9], y[5:9], [0.1], ids[5:9])
+    for i in range(5, 9):
+        alone = LinfPGD(model, settings).run(x[i:i + 1], y[i:i + 1], [0.1], ids[i:i + 1])
+        for other, j in ((alone, 0), (part, i - 5), (reversed_, len(x) - 1 - i)):
+            np.testing.assert_array_equal(other.adversarial[j], whole.adversarial[i])
+            assert other.grad_evals[j] == whole.grad_evals[i]
+            assert other.linf[j] == whole.linf[i]
+    np.testing.assert_array_equal(reversed_.linf[order], whole.linf)
+    # the example of an image fooled at its start is the keyed start itself
+    rng = [np.random.default_rng([3, int(i), 1, 0]) for i in ids]
+    starts = np.stack([np.clip(x[k] + np.float32(0.1) * r.uniform(-1, 1, x.shape[1])
+                               .astype(np.float32), -0.5, 0.5) for k, r in enumerate(rng)])
+    at_start = whole.grad_evals == 1
+    np.testing.assert_array_equal(at_start & whole.found,
+                                  plain.predict(starts) != y)
+    np.testing.assert_allclose(whole.adversarial[at_start], starts[at_start], atol=1e-7)
+    other_seed = LinfPGD(model, PGDSettings(steps=6, step_size=0.01, seed=4)).run(
+        x, y, [0.1], ids)
+    assert not np.array_equal(other_seed.adversarial, whole.adversarial)
+
+
+def test_pgd_restarts_add_successes_and_spend_only_on_images_not_fooled(mnist):
+    plain, model, x, y, ids = mnist
+    x, y, ids = x[:30], y[:30], ids[:30]
+    one = LinfPGD(model, PGDSettings(steps=4, restarts=1, seed=1)).run(x, y, [0.06], ids)
+    three = LinfPGD(model, PGDSettings(steps=4, restarts=3, seed=1)).run(x, y, [0.06], ids)
+    for r in (one, three):
+        assert r.linf[r.found].max() <= 0.06 + TOLERANCE
+        assert r.adversarial.min() >= -0.5 and r.adversarial.max() <= 0.5
+        np.testing.assert_array_equal(r.found, plain.predict(r.adversarial) != y)
+    fooled = one.found
+    assert fooled.any() and not fooled.all()
+    assert (three.found >= one.found).all() and three.found.sum() > one.found.sum()
+    # restart 0 is the one-restart run; later restarts only on the images it left
+    np.testing.assert_array_equal(three.grad_evals[fooled], one.grad_evals[fooled])
+    np.testing.assert_array_equal(three.adversarial[fooled], one.adversarial[fooled])
+    assert (three.grad_evals[~fooled] > one.grad_evals[~fooled]).all()
+    assert (three.grad_evals <= 12).all()
+    assert (three.grad_evals[~three.found] == 12).all()
+
+
+# --- APGD ---------------------------------------------------------------------------------
+
+def xent(logits, y):
+    z = logits.astype(np.float64)
+    return np.log(np.exp(z - z.max()).sum()) + z.max() - z[y]
+
+
+def dlr(logits, y):
+    z = logits.astype(np.float64)
+    other = np.max(np.delete(z, y))
+    ranked = np.sort(z)[::-1]
+    return -(z[y] - other) / (ranked[0] - ranked[2] + 1e-12)
+
+
+def apgd_loop(plain, x, y, eps, iterations, loss, start):
+    """Croce & Hein's APGD for one image (N = ``iterations``), stopping at the first
+    misclassified iterate: (example, fooled, gradient evaluations, η halvings)."""
+    f_of = {"ce": xent, "dlr": dlr}[loss]
+    oracle = {"ce": "xent", "dlr": "dlr"}[loss]
+    first = max(int(0.22 * iterations), 1)
+    decrease = max(int(0.03 * iterations), 1)
+    shortest = max(int(0.06 * iterations), 1)
+    checkpoints, w, period = [], 0, first
+    while w + period <= iterations:
+        w += period
+        checkpoints.append(w)
+        period = max(period - decrease, shortest)
+    eps32 = np.float32(eps)
+    eta = np.float32(2 * eps)
+    x_k = x_prev = start.copy()
+    f_values, f_max, x_max, g_max = [], -np.inf, None, None
+    last_check, reduced_last, f_max_last, halvings = 0, False, None, 0
+    for k in range(iterations + 1):
+        _, grad, logits = plain.evaluate(x_k, y, oracle)
+        if logits.argmax() != y:
+            return x_k, True, k + 1, halvings
+        f = f_of(logits, y)
+        f_values.append(f)
+        if f > f_max:
+            f_max, x_max, g_max = f, x_k, grad
+        if k == iterations:
+            break
+        if k in checkpoints:
+            increases = sum(f_values[i + 1] > f_values[i] for i in range(last_check, k))
+            condition1 = increases <= 0.75 * (k - last_check)
+            condition2 = not reduced_last and f_max_last is not None and f_max == f_max_last
+            reduce = condition1 or condition2
+            if reduce:                              # halve η, restart from x_max
+                eta, halvings = np.float32(eta / 2), halvings + 1
+                x_k, grad = x_max, g_max
+            reduced_last, f_max_last, last_check = reduce, f_max, k
+        a = np.float32(1.0 if k == 0 else 0.75)
+        z = box(x_k + eta * np.sign(grad), x, eps32)
+        x_k, x_prev = box(x_k + a * (z - x_k) + (1 - a) * (x_k - x_prev), x, eps32), x_k
+    return x_k, False, iterations + 1, halvings
+
+
+@pytest.mark.parametrize("loss", ["ce", "dlr"])
+def test_apgd_matches_numpy_loop(mnist, loss):
+    plain, model, x, y, ids = mnist
+    x, y, ids, eps = x[:12], y[:12], ids[:12], 0.05
+    result = APGD(model, APGDSettings(iterations=20, loss=loss, batch_size=5, seed=2)).run(
+        x, y, [eps], ids)
+    starts = apgd_module.random_start(x, eps, ids, 2, 0, (-0.5, 0.5))
+    runs = [apgd_loop(plain, x[i], y[i], eps, 20, loss, starts[i]) for i in range(len(x))]
+    fooled = np.array([r[1] for r in runs])
+    evals = np.array([r[2] for r in runs])
+    expected = np.stack([r[0] for r in runs])
+    assert fooled.any() and not fooled.all(), fooled
+    assert (evals[fooled] > 1).any() and (evals[~fooled] == 21).all()
+    assert sum(r[3] for r in runs) > 0               # η was halved: restarts from x_max ran
+    np.testing.assert_array_equal(result.found, fooled)
+    np.testing.assert_array_equal(result.grad_evals, evals)
+    close = np.abs(result.adversarial[fooled] - expected[fooled]).max(axis=1) < 1e-5
+    assert close.sum() >= fooled.sum() - 1, close   # a float sign tie may flip a pixel
+    np.testing.assert_array_equal(result.found, plain.predict(result.adversarial) != y)
+
+
+def test_apgd_checkpoint_schedule():
+    """⌊0.22N⌋ first, periods ⌊0.03N⌋ shorter down to ⌊0.06N⌋ (Croce & Hein's N = 100:
+    checkpoints 22, 41, 57, 70, 80, 86, ...)."""
+    assert apgd_module.schedule(100) == (22, 3, 6)
+    assert apgd_module.schedule(20) == (4, 1, 1)
+    assert apgd_module.schedule(3) == (1, 1, 1)
+
+
+# --- FGSM ---------------------------------------------------------------------------------
+
+def test_fgsm_is_the_closed_form(mnist):
+    plain, model, x, y, ids = mnist
+    x, y, ids = x[:30], y[:30], ids[:30]
+    limits = (0.05, 0.15)
+    result = FGSM(model, FGSMSettings(batch_size=7)).run(x, y, limits, ids)
+    grad = plain.gradient(x, y, "xent")
+    linf, evals = np.full(len(x), np.inf), np.zeros(len(x), np.int64)
+    expected = x.copy()
+    for eps in limits:
+        step = np.clip(x + np.float32(eps) * np.sign(grad), -0.5, 0.5)
+        fooled = (plain.predict(step) != y) & ~np.isfinite(linf)
+        evals += ~np.isfinite(linf)
+        expected[fooled] = step[fooled]
+        linf[fooled] = np.abs(step - x).max(axis=1)[fooled]
+    assert np.isfinite(linf).any() and not np.isfinite(linf).all()
+    assert (np.abs(result.adversarial - expected).max(axis=1) < 1e-6).mean() >= 0.9
+    assert (result.found == np.isfinite(linf)).mean() >= 0.95
+    np.testing.assert_array_equal(result.grad_evals, evals)
+
+
+# --- worst case ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def worst_members():
+    return WorstSettings(full=(PGDSettings(steps=3, step_size=0.01, batch_size=9),
+                               CWSettings(max_iterations=2, batch_size=9)),
+                         cascade=(APGDSettings(iterations=5, batch_size=9),))
+
+
+def test_worst_case_is_the_best_member_per_image(mnist, worst_members):
+    """Success at each threshold = OR of the members' (full members on every image, the
+    cascade member on the images they leave), the smallest-L∞ example kept with the name of
+    the member that found it, evaluations summed."""
+    plain, model, x, y, ids = mnist
+    x, y, ids, limits = x[:24], y[:24], ids[:24], (0.04, 0.08)
+    seen = []
+
+    def build(model_, settings):
+        from bsattack.attacks import registry
+        attack = registry.build(model_, settings)
+        real = attack.run
+
+        def run(x_, y_, thresholds, ids_):
+            seen.append((settings.name, list(ids_)))
+            return real(x_, y_, thresholds, ids_)
+        attack.run = run
+        return attack
+
+    worst = WorstCase(model, worst_members, build=build).run(x, y, limits, ids)
+    pgd = LinfPGD(model, worst_members.full[0]).run(x, y, limits, ids)
+    cw = CarliniLinf(model, worst_members.full[1]).run(x, y, limits, ids)
+    left = np.flatnonzero(~(cw.success(limits[0]) | pgd.success(limits[0])))
+    assert 0 < len(left) < len(x)
+    assert seen == [("pgd", list(ids)), ("cw", list(ids)), ("apgd", list(ids[left]))]
+    cascade = APGD(model, worst_members.cascade[0]).run(x[left], y[left], limits, ids[left])
+    linf, name = np.full(len(x), np.inf), np.full(len(x), "", object)
+    evals = pgd.grad_evals + cw.grad_evals
+    evals[left] += cascade.grad_evals
+    members = [("pgd", pgd, np.arange(len(x))), ("cw", cw, np.arange(len(x))),
+               ("apgd", cascade, left)]
+    for member, result, rows in members:
+        for k, i in enumerate(rows):
+            if result.linf[k] < linf[i]:
+                linf[i], name[i] = result.linf[k], member
+    for t in limits:
+        either = cw.success(t) | pgd.success(t)
+        either[left] |= cascade.success(t)
+        np.testing.assert_array_equal(worst.success(t), either)
+    np.testing.assert_array_equal(worst.linf, linf)
+    np.testing.assert_array_equal(worst.found_by, name)
+    np.testing.assert_array_equal(worst.grad_evals, evals)
+    assert {"cw", "pgd"} <= set(name), name     # ties go to the earlier member
+    np.testing.assert_array_equal(worst.found, plain.predict(worst.adversarial) != y)
+
+
+def test_worst_case_uses_known_member_results(mnist, worst_members):
+    _, model, x, y, ids = mnist
+    x, y, ids, limits = x[:16], y[:16], ids[:16], (0.04, 0.08)
+    built = []
+
+    def build(model_, settings):
+        from bsattack.attacks import registry
+        built.append(settings.name)
+        return registry.build(model_, settings)
+
+    cw = CarliniLinf(model, worst_members.full[1]).run(x, y, limits, ids)
+    fresh = WorstCase(model, worst_members).run(x, y, limits, ids)
+    reused = WorstCase(model, worst_members, build=build).run(x, y, limits, ids,
+                                                             known={"cw": cw})
+    assert "cw" not in built and "pgd" in built
+    for field in ("adversarial", "linf", "grad_evals", "found_by"):
+        np.testing.assert_array_equal(getattr(reused, field), getattr(fresh, field))
 
 
 def test_shared_logits_fn_reuses_the_same_weights(mnist):
-    plain, checkpoint, x, _ = mnist
-    net = AttackSession("mnist", checkpoint)
+    plain, model, x, _, _ = mnist
+    net = AttackSession("mnist", model.net.checkpoint)
     with net.graph.as_default():
         other = tf1.placeholder(tf.float32, [None, 784])
         logits = net.logits_fn(other)
         n_vars = len(tf1.global_variables())
     net.start()
     assert n_vars == len(net.model.variables)                 # no second set of weights
-    np.testing.assert_allclose(net.sess.run(logits, {other: x}), plain.logits(x), atol=1e-4)
+    np.testing.assert_allclose(net.sess.run(logits, {other: x + 0.5}), plain.logits(x),
+                               atol=1e-4)
+    net.close()
 
 
-class ReferenceCW:
-    """li_attack.py's loop for ONE image, one session.run per step, TF1's own AdamOptimizer;
-    the abort test reads loss and prediction of the same (pre-step) image, as bsattack does."""
-
-    def __init__(self, dataset, checkpoint, max_iterations):
-        self.max_iterations = max_iterations
-        self.graph = tf1.Graph()
-        with self.graph.as_default():
-            self.modifier = tf1.Variable(np.zeros((1, 784), np.float32))
-            self.simg = tf1.placeholder(tf.float32, (1, 784))
-            self.x = tf1.placeholder(tf.float32, (1, 784))
-            self.lab = tf1.placeholder(tf.float32, (1, 10))
-            self.tau = tf1.placeholder(tf.float32, [])
-            self.const = tf1.placeholder(tf.float32, [])
-            self.newimg = tf.tanh(self.modifier + self.simg) / 2
-            self.sess = models.new_session(self.graph)
-            model = models.load(self.sess, dataset, checkpoint, self.newimg + 0.5)
-            self.output = model.logits
-            real = tf.reduce_sum(self.lab * self.output)
-            other = tf.reduce_max((1 - self.lab) * self.output - self.lab * 10000)
-            loss2 = tf.reduce_sum(tf.maximum(0.0, tf.abs(self.newimg - self.x) - self.tau))
-            self.loss = self.const * tf.maximum(0.0, real - other) + loss2
-            before = set(v.name for v in tf1.global_variables())
-            self.train = tf1.train.AdamOptimizer(5e-3).minimize(self.loss, var_list=[self.modifier])
-            new = [v for v in tf1.global_variables() if v.name not in before]
-            self.init = tf1.variables_initializer([self.modifier] + new)
-
-    def doit(self, x, label, start, tau, const):
-        onehot = np.eye(10, dtype=np.float32)[[label]]
-        feed = {self.x: x[None], self.lab: onehot, self.tau: tau,
-                self.simg: np.arctanh(start[None].astype(np.float64) * 1.999999)}
-        self.sess.run(self.init)
-        steps = 0
-        while const < 20:
-            feed[self.const] = const
-            for _ in range(self.max_iterations):
-                loss, out, img = self.sess.run([self.loss, self.output, self.newimg], feed)
-                steps += 1
-                if loss < 1e-4 * const and np.argmax(out) != label:
-                    return img[0], const, steps
-                self.sess.run(self.train, feed)
-            const *= 2
-        return None, const, steps
-
-    def attack(self, x, label, start, threshold):
-        tau, const, best, evals = 1.0, 1e-5, np.inf, 0
-        while tau > 1 / 256:
-            img, const, steps = self.doit(x, label, start, tau, const)
-            evals += steps
-            if img is None:
-                break
-            actual = np.abs(img - x).max()
-            best = min(best, actual)
-            if best <= threshold + cw_linf.LINF_TOLERANCE:
-                break
-            tau = min(tau, actual) * 0.9
-            if tau < threshold < best:          # threshold mode: do not step over ε
-                tau = threshold
-            start = img
-        return best, evals
-
-
-def test_batched_cw_matches_per_image_reference_loop(mnist):
-    plain, checkpoint, x, y = mnist
-    x_pm, y = x[:4] - 0.5, y[:4]
-    eps = 0.3
-    settings = CWSettings(max_iterations=10, inits=("noise",), batch_size=3)
-    batched = CarliniLinf("mnist", checkpoint, settings).attack(x_pm, y, [eps])
-    reference = ReferenceCW("mnist", checkpoint, 10)
-    expected = [reference.attack(x_pm[i], y[i],
-                                 cw_linf.initial_image("noise", x_pm[i], i, 0), eps)
-                for i in range(len(y))]
-    ref_linf = np.array([e[0] for e in expected])
-    ref_evals = np.array([e[1] for e in expected])
-    np.testing.assert_array_equal(batched.success(eps), ref_linf <= eps + cw_linf.LINF_TOLERANCE)
-    assert np.isfinite(ref_linf).any()
-    found = np.isfinite(ref_linf)
-    np.testing.assert_allclose(batched.linf[found], ref_linf[found], atol=2e-3)
-    np.testing.assert_allclose(batched.grad_evals, ref_evals, rtol=0.05)
-
-
-def test_start_order_changes_cost_not_success(mnist):
-    """Threshold mode keeps the best of the starts: success is that of either start alone,
-    whatever their order; an image its first start decides never runs the second."""
-    _, checkpoint, x, y = mnist
-    x_pm, y, limits = x[:8] - 0.5, y[:8], [0.2, 0.3]
-
-    def run(inits):    # batch 1: every job computed alone, so runs agree to the bit
-        settings = CWSettings(max_iterations=10, inits=inits, batch_size=1)
-        return CarliniLinf("mnist", checkpoint, settings).attack(x_pm, y, limits)
-    gray, noise = run(("gray",)), run(("noise",))
-    gray_first, noise_first = run(("gray", "noise")), run(("noise", "gray"))
-    for limit in limits:
-        either = gray.success(limit) | noise.success(limit)
-        np.testing.assert_array_equal(gray_first.success(limit), either)
-        np.testing.assert_array_equal(noise_first.success(limit), either)
-    decided = gray.success(0.2)
-    assert decided.any() and not decided.all()
-    np.testing.assert_array_equal(gray_first.grad_evals[decided], gray.grad_evals[decided])
-    np.testing.assert_array_equal(gray_first.grad_evals[~decided],
-                                  (gray.grad_evals + noise.grad_evals)[~decided])
-
-
-@pytest.fixture(scope="module")
-def cw_run(mnist):
-    plain, checkpoint, x, y = mnist
-    x_pm, y = x[:16] - 0.5, y[:16]
-    attack = CarliniLinf("mnist", checkpoint, CWSettings(max_iterations=100, batch_size=16))
-    return plain, checkpoint, x_pm, y, attack.attack(x_pm, y, [0.2, 0.3])
-
-
-def test_cw_examples_are_real(cw_run):
-    plain, _, x_pm, y, result = cw_run
-    assert result.found.any()
-    adv = result.adversarial[result.found]
-    assert adv.min() >= -0.5 and adv.max() <= 0.5
-    assert (plain.predict(adv + 0.5) != y[result.found]).all()
-    np.testing.assert_allclose(result.linf[result.found],
-                               np.abs(adv - x_pm[result.found]).max(axis=1), rtol=0, atol=0)
-    np.testing.assert_array_equal(result.adversarial[~result.found], x_pm[~result.found])
-
-
-def test_cw_success_at_least_pgd(cw_run):
-    plain, checkpoint, x_pm, y, result = cw_run
-    pgd = LinfPGD("mnist", checkpoint, PGDSettings(steps=20, step_size=0.01))
-    fooled = pgd.attack(x_pm + 0.5, y, 0.3).misclassified
-    assert result.success(0.3).mean() >= fooled.mean()
-
-
-def test_minimal_mode_goes_at_least_as_low(cw_run):
-    _, checkpoint, x_pm, y, result = cw_run
-    minimal = CarliniLinf("mnist", checkpoint, CWSettings(mode="minimal", max_iterations=100,
-                                                          batch_size=2)).attack(x_pm[1:3], y[1:3],
-                                                                                [0.2, 0.3])
-    both = minimal.found & result.found[1:3]
-    assert both.any()
-    assert (minimal.linf[both] <= result.linf[1:3][both] + 1e-6).all()
-    assert minimal.found.sum() >= result.found[1:3].sum()
-    assert minimal.grad_evals.sum() > result.grad_evals[1:3].sum()   # threshold mode stops early
-
+# --- slow: the stand-in checkpoints of ../shared ------------------------------------------
 
 @pytest.fixture(scope="module")
 def fashion_adv(shared_dir):
-    """The stand-in fashion_adv, its first 1,000 test images and PGD-100 (ε=0.1, step 0.01,
-    one random start) on them."""
+    """The stand-in fashion_adv, its first 1,000 test images (in [-0.5, 0.5]) and PGD-100
+    (ε=0.1, step 0.01, one random start) on them."""
     checkpoint = os.path.join(shared_dir, "checkpoints", "fashion_adv")
     split = data.load("fashion", os.path.join(shared_dir, "data"), download=False)
-    x, y = split.test_x[:1000], split.test_y[:1000]
-    result = LinfPGD("fashion", checkpoint, PGDSettings(steps=100, step_size=0.01)).attack(x, y, 0.1)
-    return checkpoint, x, y, PlainModel("fashion", checkpoint), result
+    x = split.test_x[:1000].reshape(1000, -1) - np.float32(0.5)
+    y = split.test_y[:1000].astype(np.int64)
+    model = Model("fashion", checkpoint)
+    result = LinfPGD(model, PGDSettings(steps=100, step_size=0.01)).run(x, y, [0.1])
+    yield model, x, y, PlainModel("fashion", checkpoint), result
+    model.close()
 
 
 @pytest.mark.slow
 def test_fashion_adv_pgd100_matches_independent_loop(fashion_adv):
-    """Must-show: robust accuracy under PGD-100 vs Madry's numpy loop, within 1 point."""
-    checkpoint, x, y, plain, result = fashion_adv
+    """Robust accuracy under PGD-100 vs Madry's batched numpy loop (last iterate), within 1
+    point."""
+    model, x, y, plain, result = fashion_adv
     natural = plain.predict(x) == y
     robust = np.mean(natural & (plain.predict(result.adversarial) == y))
     rng = np.random.default_rng(123)
-    start = np.clip(x + rng.uniform(-0.1, 0.1, x.shape).astype(np.float32), 0, 1)
-    independent = np.concatenate([plain.pgd(x[i:i + 200], y[i:i + 200], 0.1, 0.01, 100, "xent",
-                                            start[i:i + 200]) for i in range(0, 1000, 200)])
-    robust_independent = np.mean(natural & (plain.predict(independent) == y))
+    adv = np.clip(x + rng.uniform(-0.1, 0.1, x.shape).astype(np.float32), -0.5, 0.5)
+    for _ in range(100):
+        grad = np.concatenate([plain.gradient(adv[i:i + 200], y[i:i + 200], "xent")
+                               for i in range(0, 1000, 200)])
+        adv = box(adv + np.float32(0.01) * np.sign(grad), x, np.float32(0.1))
+    robust_independent = np.mean(natural & (plain.predict(adv) == y))
     print(f"PGD-100 robust accuracy: bsattack {robust:.2%}, independent loop "
           f"{robust_independent:.2%}")
     assert abs(robust - robust_independent) <= 0.01
@@ -268,13 +369,12 @@ def test_fashion_adv_pgd100_matches_independent_loop(fashion_adv):
 
 @pytest.mark.slow
 def test_fashion_adv_cw_success_at_least_pgd(fashion_adv):
-    """Must-show: C&W L∞ at the reference budget (1,000 Adam steps per constant) succeeds at ε
-    at least as often as PGD-100 on the same images (the first 100; about 45 min on 2 cores).
-    At 20 or 100 steps per constant it does not: results/README.md."""
-    checkpoint, x, y, plain, result = fashion_adv
-    sub = np.flatnonzero(plain.predict(x[:100]) == y[:100])
-    cw = CarliniLinf("fashion", checkpoint, CWSettings(max_iterations=cw_linf.MAX_ITERATIONS))
-    cw_success = cw.attack(x[sub] - 0.5, y[sub], [0.1]).success(0.1).mean()
-    pgd_success = result.misclassified[sub].mean()
-    print(f"success at ε on {len(sub)} images: C&W L∞ {cw_success:.2%}, PGD-100 {pgd_success:.2%}")
+    """The default C&W (box variant) succeeds at ε at least as often as PGD-100 on the first
+    100 attacked Fashion-MNIST images."""
+    model, x, y, plain, result = fashion_adv
+    sub = np.flatnonzero(plain.predict(x) == y)[:100]
+    cw = CarliniLinf(model, CWSettings()).run(x[sub], y[sub], [0.1], sub)
+    cw_success, pgd_success = cw.success(0.1).mean(), result.success(0.1)[sub].mean()
+    print(f"success at ε on {len(sub)} images: C&W L∞ {cw_success:.2%}, "
+          f"PGD-100 {pgd_success:.2%}")
     assert cw_success >= pgd_success

@@ -158,12 +158,25 @@ def test_bad_inputs_are_one_line_errors(cli, small_checkpoint, fixture_data_dir,
         assert "Traceback" not in result.output and "Error" in result.output
 
 
-def test_a_transform_replaces_alpha_beta_in_run_blindspot(small_checkpoint):
+def test_a_transform_replaces_alpha_beta_in_run_blindspot(small_checkpoint, small_split):
+    """run_blindspot attacks transform(x) and decides success at the transform's thresholds:
+    ε alone for a shift, (α·ε, ε) for the paper's transform."""
+    from bsattack.attacks.pgd import PGDSettings
     from bsattack.experiment import run_blindspot
-    from bsattack.shifts import Shift
+    from bsattack.shifts import BlindSpot, Shift
+    split = small_split("fashion")
+    x = to_pm(split.test_x[:10].reshape(10, -1))
+    settings = PGDSettings(steps=2)
+    for transform, thresholds in ((Shift("blur", 0.5), (0.1,)),
+                                  (BlindSpot(0.8, 0.1), (0.8 * 0.1, 0.1))):
+        result = run_blindspot("fashion", small_checkpoint("fashion"), transform, settings, 10,
+                               split=split, cache_dir=None, echo=lambda *_: None)
+        np.testing.assert_array_equal(result.transformed, transform(x))
+        assert result.thresholds == pytest.approx(thresholds)
+        assert result.summary()["transform"] == transform.name
     with pytest.raises(BsattackError):
-        run_blindspot("fashion", small_checkpoint("fashion"), 0.9, 0.0, "pgd", 10,
-                      transform=Shift("blur", 0.5))
+        run_blindspot("fashion", small_checkpoint("fashion"), Shift("blur", 0.5), settings, 0,
+                      split=split, cache_dir=None)
 
 
 def test_setting_accuracies_match_an_independent_forward_pass(small_checkpoint, small_split):

@@ -10,13 +10,16 @@ import pytest
 from click.testing import CliRunner
 
 from bsattack import experiment
-from bsattack.commands.blindspot import tables
-from bsattack.attacks.cw_linf import CWSettings
+from bsattack.attacks.cw import CWSettings
 from bsattack.attacks.pgd import PGDSettings
+from bsattack.attacks.worst import WorstSettings
+from bsattack.commands.blindspot import tables
+from bsattack.shifts import BlindSpot
 from cli import main
-from test_attacks import PlainModel
+from plain_model import PlainModel
 
 PGD = PGDSettings(steps=3, step_size=0.01, batch_size=64)
+QUIET = dict(echo=lambda *_: None)
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +34,12 @@ def brute_force(plain, split, result, alpha, beta, eps):
     for i in range(len(result.label)):
         x = (split.test_x[i].astype(np.float64) - 0.5) * alpha + beta
         label = split.test_y[i]
-        if plain.predict(x[None].astype(np.float32) + 0.5)[0] != label:
+        if plain.predict(x.astype(np.float32))[0] != label:
             continue
         correct += 1
         attacked += 1
         adv = result.adversarial[i]
-        fooled = plain.predict(adv[None] + 0.5)[0] != label
+        fooled = plain.predict(adv)[0] != label
         dist = np.max(np.abs(adv.astype(np.float64) - x))
         hits_eps += fooled and dist <= eps + 1e-6
         hits_alpha += fooled and dist <= alpha * eps + 1e-6
@@ -44,15 +47,16 @@ def brute_force(plain, split, result, alpha, beta, eps):
     return correct / n, hits_eps / attacked, hits_alpha / attacked
 
 
-@pytest.mark.parametrize("attack,settings", [("pgd", PGD),
-                                             ("cw", CWSettings(max_iterations=10, batch_size=20))])
-def test_accounting_matches_brute_force(fashion, tmp_path, attack, settings):
+@pytest.mark.parametrize("settings", [PGD, CWSettings(max_iterations=3, batch_size=20),
+                                      WorstSettings(full=(PGD, CWSettings(max_iterations=2)),
+                                                    cascade=())])
+def test_accounting_matches_brute_force(fashion, tmp_path, settings):
     checkpoint, split = fashion
-    n = 40 if attack == "pgd" else 20
-    result = experiment.run_blindspot("fashion", checkpoint, 0.9, 0.05, attack, n,
-                                      settings=settings, split=split, cache_dir=None,
-                                      show_progress=False, echo=lambda *_: None)
+    n = 40 if settings.name == "pgd" else 20
+    result = experiment.run_blindspot("fashion", checkpoint, BlindSpot(0.9, 0.05), settings, n,
+                                      split=split, cache_dir=None, **QUIET)
     plain = PlainModel("fashion", checkpoint)
+    assert result.transformed.shape == (n, 784)
     accuracy, success_eps, success_alpha = brute_force(plain, split, result, 0.9, 0.05, 0.1)
     s = result.summary()
     assert s["accuracy"] == pytest.approx(accuracy)
@@ -66,32 +70,91 @@ def test_accounting_matches_brute_force(fashion, tmp_path, attack, settings):
 def test_cache_is_reused_and_invalidated(fashion, tmp_path, monkeypatch):
     checkpoint, split = fashion
     calls = []
-    real = experiment.make_attack
+    real = experiment._run_chunk
 
     def counting(*args, **kwargs):
         calls.append(args)
         return real(*args, **kwargs)
-    monkeypatch.setattr(experiment, "make_attack", counting)
+    monkeypatch.setattr(experiment, "_run_chunk", counting)
 
     def run(alpha=0.9, beta=0.0, settings=PGD, n=30, chunk_size=20):
-        return experiment.run_blindspot("fashion", checkpoint, alpha, beta, "pgd", n,
-                                        settings=settings, split=split, cache_dir=str(tmp_path),
-                                        chunk_size=chunk_size, show_progress=False,
-                                        echo=lambda *_: None)
+        return experiment.run_blindspot("fashion", checkpoint, BlindSpot(alpha, beta), settings,
+                                        n, split=split, cache_dir=str(tmp_path),
+                                        chunk_size=chunk_size, **QUIET)
     first = run()
-    assert len(calls) == 1
+    assert len(calls) == 2                                   # two chunks
     again = run()
-    assert len(calls) == 1                                   # everything from the cache
+    assert len(calls) == 2                                   # everything from the cache
+    assert again.new_grad_evals == 0 and first.new_grad_evals == first.grad_evals.sum() > 0
     np.testing.assert_array_equal(first.adversarial, again.adversarial)
     np.testing.assert_array_equal(first.success_eps, again.success_eps)
     run(n=40)                                                # resumes: only the new chunk
-    assert len(calls) == 2
-    run(beta=0.05)                                           # other (α, β)
     assert len(calls) == 3
+    run(beta=0.05)                                           # other (α, β)
+    assert len(calls) == 5
     run(settings=PGDSettings(steps=4, step_size=0.01, batch_size=64))   # other budget
-    assert len(calls) == 4
+    assert len(calls) == 7
     run(settings=PGDSettings(steps=3, step_size=0.01, batch_size=32))   # batch size: same result
-    assert len(calls) == 4
+    assert len(calls) == 7
+    run(settings=PGDSettings(steps=3, step_size=0.01, seed=1, batch_size=64))   # other seed
+    assert len(calls) == 9
+
+
+def fields_equal(a, b):
+    """Record for record and byte for byte."""
+    assert a.records() == b.records()
+    for name in ("prediction", "adv_prediction", "linf", "adversarial", "transformed",
+                 "grad_evals", "found_by"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and np.array_equal(x, y), name
+        if x.dtype != object:
+            assert x.tobytes() == y.tobytes(), name
+
+
+@pytest.mark.parametrize("settings", [PGDSettings(steps=4, step_size=0.01, batch_size=7),
+                                      CWSettings(max_iterations=2, batch_size=7)])
+def test_a_longer_run_extends_a_shorter_one_exactly(fashion, tmp_path, settings):
+    """n = 20 then n = 40 on one cache gives, byte for byte, what a fresh n = 40 gives
+    (per-image randomness is keyed by the test index)."""
+    checkpoint, split = fashion
+
+    def run(n, cache, s=settings):
+        return experiment.run_blindspot("fashion", checkpoint, BlindSpot(0.9, 0.05), s, n,
+                                        split=split, cache_dir=str(tmp_path / cache),
+                                        chunk_size=8, **QUIET)
+    run(20, "grown")
+    grown, fresh = run(40, "grown"), run(40, "fresh")
+    fields_equal(grown, fresh)
+    assert grown.new_grad_evals < fresh.new_grad_evals == fresh.grad_evals.sum()
+    # another batch size shares the cache key: same records (success, L∞, evaluations); C&W's
+    # Adam may move pixels of float-rounding-sized gradient differently, so not the bytes
+    other_batch = type(settings)(**{**settings.__dict__, "batch_size": 3})
+    assert run(40, "batch3", other_batch).records() == fresh.records()
+    assert fresh.success_eps[fresh.correct].any()
+
+
+def test_an_interrupted_run_resumes_to_the_same_records(fashion, tmp_path, monkeypatch):
+    checkpoint, split = fashion
+    settings = PGDSettings(steps=4, step_size=0.01, batch_size=7)
+
+    def run(cache):
+        return experiment.run_blindspot("fashion", checkpoint, BlindSpot(0.9, 0.0), settings,
+                                        30, split=split, cache_dir=str(tmp_path / cache),
+                                        chunk_size=10, **QUIET)
+    fresh = run("fresh")
+    real, calls = experiment._run_chunk, []
+
+    def killed(*args, **kwargs):
+        calls.append(int(args[5][0]))                        # the chunk's first test index
+        if len(calls) == 2:
+            raise KeyboardInterrupt                          # killed in the second chunk
+        return real(*args, **kwargs)
+    monkeypatch.setattr(experiment, "_run_chunk", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run("resumed")
+    resumed = run("resumed")
+    assert calls == [0, 10, 10, 20]                          # chunk 0 came from the cache
+    fields_equal(resumed, fresh)
 
 
 @pytest.mark.parametrize("args,fragment", [
@@ -102,6 +165,8 @@ def test_cache_is_reused_and_invalidated(fashion, tmp_path, monkeypatch):
     (["--cw-inits", "gray,foo"], "C&W starts gray,foo: give distinct ones from gray,noise"),
     (["--cw-inits", "gray,gray"], "C&W starts gray,gray: give distinct ones from gray,noise"),
     (["--cw-inits", ","], "C&W starts (none): give distinct ones from gray,noise"),
+    (["--attack", "pgd", "--max-iterations", "5"], "--max-iterations applies to the cw attack"),
+    (["--alpha", "nan"], "--alpha"),
 ])
 def test_bad_input_is_one_clear_line(args, fragment):
     result = CliRunner().invoke(main, ["blindspot", *args])
@@ -151,7 +216,8 @@ def test_blindspot_and_tables_commands_end_to_end(fashion, fixture_data_dir, tmp
     assert [(float(r["alpha"]), float(r["beta"])) for r in data_rows] == [
         (1.0, 0.0), (0.95, 0.0), (0.95, 0.025), (0.9, 0.0), (0.9, 0.05)]
     shown = next(r for r in data_rows if r["beta"] == "0.05")
-    assert float(shown["success_eps"]) == pytest.approx(100 * rate, abs=0.006)  # same cache
+    assert float(shown["pgd_success_eps"]) == pytest.approx(100 * rate, abs=0.006)  # same cache
+    assert "evaluations" in result.output or "from the cache" in result.output
     assert shown["paper_success_eps"] == "62.60"
     assert any(line.startswith("# command: ") for line in table)
     assert os.path.exists(tmp_path / "tables" / "figure4_fashion_pgd.png")
@@ -190,4 +256,4 @@ def test_tables_invoked_like_reproduce_does(fashion, fixture_data_dir, tmp_path)
 
     result = CliRunner().invoke(parent)
     assert result.exit_code == 0, result.output
-    assert "inits gray+noise" in (tmp_path / "table3_fashion_cw.md").read_text()
+    assert "starts gray+noise" in (tmp_path / "table3_fashion_cw.md").read_text()

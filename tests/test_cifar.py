@@ -312,7 +312,11 @@ def test_flat_input_gives_the_same_logits():
     np.testing.assert_allclose(logits, ref["logits"], rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("attack", ["pgd", "cw"])
+@pytest.mark.parametrize("attack", [
+    ["--attack", "pgd", "--pgd-steps", "20", "--pgd-step-size", str(2 / 255)],
+    ["--attack", "cw", "--max-iterations", "20"],
+    ["--attack", "cw", "--cw-variant", "reference", "--max-iterations", "20"],
+    ["--attack", "apgd", "--apgd-iterations", "20"]])
 def test_blindspot_command_on_cifar(synthetic_cifar, tmp_path, attack):
     """The blind-spot experiment at ε = 8/255 on x' = 0.9x: accuracy equals the numpy forward
     pass on the transformed images; every success is misclassified within its threshold."""
@@ -320,8 +324,7 @@ def test_blindspot_command_on_cifar(synthetic_cifar, tmp_path, attack):
     out = tmp_path / "out"
     result = CliRunner().invoke(cli.main, [
         "blindspot", "--dataset", "cifar10", "--checkpoint", SMALL, "--data-dir", folder,
-        "--alpha", "0.9", "--n", "20", "--attack", attack, "--max-iterations", "20",
-        "--pgd-steps", "20", "--pgd-step-size", str(2 / 255), "--cache-dir", str(tmp_path / "c"),
+        "--alpha", "0.9", "--n", "20", *attack, "--cache-dir", str(tmp_path / "c"),
         "--out", str(out)])
     assert result.exit_code == 0, result.output
     (record,) = [f for f in os.listdir(out) if f.endswith(".json")]

@@ -113,6 +113,7 @@ def test_figures_command_on_fixtures(tmp_path, fixture_data_dir, small_checkpoin
     from bsattack.attacks.pgd import PGDSettings
     from bsattack.embed import Embeddings
     from bsattack.experiment import run_blindspot
+    from bsattack.shifts import ORIGINAL
     common = ["--dataset", "mnist", "--checkpoint", small_checkpoint("mnist"),
               "--natural-checkpoint", small_checkpoint("fashion"), "--data-dir", fixture_data_dir,
               "--validation-size", "100", "--cache-dir", str(tmp_path / "cache")]
@@ -122,9 +123,8 @@ def test_figures_command_on_fixtures(tmp_path, fixture_data_dir, small_checkpoin
                                            "--grid", "20", "--out", str(out)])
     assert result.exit_code == 0, result.output
     split = small_split("mnist")
-    records = run_blindspot("mnist", small_checkpoint("mnist"), 1.0, 0.0, "pgd", 100,
-                            settings=PGDSettings(steps=5), split=split,
-                            cache_dir=str(tmp_path / "cache"), show_progress=False)
+    records = run_blindspot("mnist", small_checkpoint("mnist"), ORIGINAL, PGDSettings(steps=5),
+                            100, split=split, cache_dir=str(tmp_path / "cache"))
     emb = Embeddings("mnist", small_checkpoint("fashion"), split, tmp_path / "cache",
                      show_progress=False)
     ref_d = sklearn_knn(emb.get("test"), emb.get("train"))[0].mean(axis=1)

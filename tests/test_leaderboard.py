@@ -26,13 +26,15 @@ def cache_dir(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-@pytest.mark.parametrize("attack", ["pgd", "pgd-cw", "cw"])
+@pytest.mark.parametrize("attack", [["--attack", "pgd"], ["--attack", "pgd", "--pgd-loss", "cw"],
+                                    ["--attack", "cw"], ["--attack", "apgd",
+                                                         "--apgd-iterations", "20"]])
 def test_attack_file_is_valid_and_scores_as_printed(attack, small_checkpoint, small_split,
                                                      fixture_data_dir, cache_dir, tmp_path):
     out = tmp_path / "attack.npy"
     runner = CliRunner()
     result = runner.invoke(cli.main, ["attack", *cli_args(small_checkpoint, fixture_data_dir,
-                                                          "--attack", attack, "--out", out)])
+                                                          *attack, "--out", out)])
     assert result.exit_code == 0, result.output
     x = np.load(out)
     split = small_split("mnist")
@@ -52,42 +54,53 @@ def test_attack_file_is_valid_and_scores_as_printed(attack, small_checkpoint, sm
 
 def test_attack_resumes_from_cached_chunks(small_checkpoint, small_split, cache_dir,
                                            monkeypatch):
+    from bsattack.attacks.pgd import LinfPGD, PGDSettings
     monkeypatch.setattr(challenge_attack, "CHUNK", 15)
-    settings = challenge_attack.settings_for("pgd", "mnist")
+    settings = challenge_attack.with_challenge_defaults(PGDSettings(steps=10), "mnist",
+                                                        given=("steps",))
+    assert (settings.steps, settings.step_size) == (10, 0.01)
     calls = []
-    real_run = challenge_attack._Runner.run
+    real_run = LinfPGD.run
 
-    def flaky(self, x01, y, first_id, progress):
-        calls.append(first_id)
-        if first_id == 15 and len(calls) == 2:
+    def flaky(self, x, y, thresholds, ids=None):
+        calls.append(int(ids[0]))
+        if ids[0] == 15 and len(calls) == 2:
             raise KeyboardInterrupt            # the run is killed in the second chunk
-        return real_run(self, x01, y, first_id, progress)
-    monkeypatch.setattr(challenge_attack._Runner, "run", flaky)
+        return real_run(self, x, y, thresholds, ids)
+    monkeypatch.setattr(LinfPGD, "run", flaky)
     split = small_split("mnist")
+    checkpoint = small_checkpoint("mnist")
     with pytest.raises(KeyboardInterrupt):
-        challenge_attack.adversarial_examples(settings, small_checkpoint("mnist"), split, N)
-    first = challenge_attack.adversarial_examples(settings, small_checkpoint("mnist"), split, 15)
+        challenge_attack.adversarial_examples(settings, "mnist", checkpoint, split, N)
+    first = challenge_attack.adversarial_examples(settings, "mnist", checkpoint, split, 15)
     assert calls == [0, 15]                    # chunk 0 came from the cache
     counted = []
-    full = challenge_attack.adversarial_examples(settings, small_checkpoint("mnist"), split, N,
+    full = challenge_attack.adversarial_examples(settings, "mnist", checkpoint, split, N,
                                                  progress=counted.append)
     assert calls == [0, 15, 15, 30]            # only the missing chunks were attacked
     np.testing.assert_array_equal(full[:15], first)
-    assert sum(counted) == N * settings.restarts
+    assert sum(counted) == N
     clean, _ = challenge.clean_test_images(split, "mnist", N)
     assert challenge.check_attack(full, clean, "mnist") <= 0.3 + 1e-6
+    monkeypatch.setattr(LinfPGD, "run", real_run)
+    monkeypatch.setattr(challenge_attack, "CHUNK", 40)
+    fresh = challenge_attack.adversarial_examples(settings, "mnist", checkpoint, split, N,
+                                                  cache_dir=str(cache_dir / "fresh"))
+    np.testing.assert_array_equal(fresh, full)   # the same file as an uninterrupted run
 
 
 def test_leaderboard_rows_and_published_tables(small_checkpoint, small_split, fixture_data_dir,
                                                cache_dir, tmp_path):
     out = tmp_path / "board.md"
     result = CliRunner().invoke(cli.main, ["leaderboard", *cli_args(
-        small_checkpoint, fixture_data_dir, "--attacks", "pgd", "--restarts", "2", "--out", out)])
+        small_checkpoint, fixture_data_dir, "--rows", "pgd", "--pgd-restarts", "2",
+        "--pgd-steps", "10", "--out", out)])
     assert result.exit_code == 0, result.output
     text = out.read_text()
     split = small_split("mnist")
     nat = models.accuracy("mnist", small_checkpoint("mnist"), split.test_x[:N], split.test_y[:N])
     assert f"| no attack (natural accuracy) | {100 * nat:.2f}% |" in text
+    assert "| pgd: PGD-10 (step 0.01, xent loss, 2 random start(s)" in text
     assert "mnist_small/checkpoint-300" in text and f"first {N} mnist test images" in text
     with open(leaderboard.LEADERBOARDS_PATH) as handle:
         published = json.load(handle)["mnist"]
@@ -121,11 +134,40 @@ def test_published_boards_are_consistent():
     assert boards["cifar10"]["white_box"]["entries"][7]["accuracy"] == 47.04
 
 
-def test_unknown_attack_is_one_line_error(small_checkpoint, fixture_data_dir, cache_dir):
+@pytest.mark.parametrize("args,message", [
+    (["--rows", "pgd,fgsm"],
+     "Error: unknown leaderboard rows fgsm (known: pgd, pgd-cw, cw, apgd, apgd-dlr, worst)"),
+    (["--rows", "pgd-cw", "--pgd-loss", "xent"], "Error: row pgd-cw sets --pgd-loss cw"),
+    (["--rows", "pgd", "--pgd-steps", "nan"], "Error: Invalid value for '--pgd-steps'"),
+])
+def test_bad_rows_are_one_line_errors(args, message, small_checkpoint, fixture_data_dir,
+                                      cache_dir):
     result = CliRunner().invoke(cli.main, ["leaderboard", *cli_args(
-        small_checkpoint, fixture_data_dir, "--attacks", "pgd,fgsm")])
-    assert result.exit_code == 1
-    assert result.output.strip() == "Error: unknown attack 'fgsm' (known: pgd, pgd-cw, cw)"
+        small_checkpoint, fixture_data_dir, *args)])
+    assert result.exit_code != 0
+    errors = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and errors[0].startswith(message), result.output
+    assert "Traceback" not in result.output
+
+
+def test_worst_row_is_at_most_every_other_row(small_checkpoint, fixture_data_dir, cache_dir,
+                                              tmp_path):
+    """The worst case fools every image its members fool (PGD, C&W, then APGD on the rest),
+    so its accuracy is at most theirs; on the fixture it is also at most the other rows'."""
+    out = tmp_path / "board.md"
+    result = CliRunner().invoke(cli.main, ["leaderboard", *cli_args(
+        small_checkpoint, fixture_data_dir, "--rows", "pgd,pgd-cw,cw,apgd,apgd-dlr,worst",
+        "--pgd-steps", "2", "--pgd-step-size", "0.01", "--max-iterations", "1",
+        "--apgd-iterations", "2", "--out", out)])
+    assert result.exit_code == 0, result.output
+    rows = {line.split("|")[1].strip().split(":")[0]: float(line.split("|")[2].strip(" %"))
+            for line in out.read_text().split("## Published")[0].splitlines()
+            if line.startswith("| ") and "%" in line}
+    assert set(rows) == {"no attack (natural accuracy)", "pgd", "pgd-cw", "cw", "apgd",
+                         "apgd-dlr", "worst"}
+    others = [v for k, v in rows.items() if k != "worst"]
+    assert all(rows["worst"] <= v for v in others), rows
+    assert rows["worst"] < max(rows["pgd"], rows["cw"], rows["apgd"]), rows   # not all 0%
 
 
 def test_cifar10_attack_file_in_0_255_and_evaluate(tmp_path, cache_dir):

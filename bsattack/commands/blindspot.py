@@ -7,13 +7,12 @@ import sys
 import click
 
 from bsattack.commands.attack_options import attack_options, settings_from_options
-from bsattack.datasets import DATASETS, get_spec
+from bsattack.datasets import DATASETS, PAPER_N, get_spec
 from bsattack.errors import BsattackError
 from bsattack.h5store import CACHE_DIR
 from bsattack.options import (FiniteFloat, checkpoint_option, data_dir_option, dataset_option,
                               resolve_checkpoint, validation_size_option)
 
-DEFAULT_N = 2000
 FIGURE4_SETTING = {"mnist": (0.7, 0.0), "fashion": (0.9, 0.0)}   # the paper's Figure 4
 
 
@@ -34,7 +33,7 @@ def progress_bar(total, label):
 def _run_options(command):
     """Options of both commands besides the attack's."""
     for option in reversed([
-            click.option("--n", "n", type=click.IntRange(min=1), default=DEFAULT_N,
+            click.option("--n", "n", type=click.IntRange(min=1), default=PAPER_N,
                          show_default=True, help="Attack the first N test images."),
             click.option("--cache-dir", type=click.Path(file_okay=False), default=CACHE_DIR,
                          show_default=True, help="Per-image results (resumable)."),

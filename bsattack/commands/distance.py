@@ -11,6 +11,7 @@ import click
 
 from bsattack import distance, divergence
 from bsattack.commands.attack_options import attack_options, settings_from_options
+from bsattack.datasets import PAPER_N
 from bsattack.h5store import CACHE_DIR
 from bsattack.options import (SEED, FiniteFloat, checkpoint_option, data_dir_option,
                               dataset_option, resolve_checkpoint, validation_size_option)
@@ -106,7 +107,13 @@ def context_options(func):
     """Data set, both checkpoints, data and the attack (its options as in `blindspot`)."""
     func = attack_options(func)
     for option in reversed([dataset_option(), checkpoint_option, natural_checkpoint_option,
-                            data_dir_option, validation_size_option]):
+                            data_dir_option, validation_size_option,
+                            click.option("--n", "n", type=click.IntRange(min=1),
+                                         default=PAPER_N, show_default=True,
+                                         help="Attack the first N test images."),
+                            click.option("--cache-dir", type=click.Path(file_okay=False),
+                                         default=CACHE_DIR, show_default=True,
+                                         help="Per-image results and embeddings (resumable).")]):
         func = option(func)
     return func
 
