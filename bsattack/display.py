@@ -29,3 +29,16 @@ def display_path(path, root=PROJECT_ROOT):
     if os.path.dirname(shared) != shared:      # a folder above both, not the file-system root
         return os.path.relpath(full, root)
     return full
+
+
+def command_line(argv):
+    """``python cli.py ARGS`` with absolute paths among the arguments shown by
+    :func:`display_path` (``--opt=/abs/path`` too)."""
+    import shlex
+
+    def show(arg):
+        name, eq, value = arg.partition("=")
+        if eq and os.path.isabs(value):
+            return f"{name}={display_path(value)}"
+        return display_path(arg) if os.path.isabs(arg) else arg
+    return "python cli.py " + " ".join(shlex.quote(show(a)) for a in argv)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bsattack import challenge, challenge_attack, models
+from bsattack.display import display_path
 from bsattack.transforms import to_pm
 from madry_models import checkpoint as ckpt
 
@@ -61,7 +62,7 @@ def project_rows(dataset, checkpoint, split, n, attacks, echo, progress_for, cac
 
 
 def _checkpoint_label(checkpoint):
-    prefix = ckpt.resolve_prefix(checkpoint)
+    prefix = display_path(ckpt.resolve_prefix(checkpoint))
     return f"{prefix} (sha256 {ckpt.content_hash(checkpoint)[:12]}…)"
 
 

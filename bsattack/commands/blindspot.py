@@ -1,7 +1,6 @@
 """`blindspot`: one (α, β) setting of the blind-spot attack; `tables`: the paper's Tables 2–3."""
 import datetime
 import os
-import shlex
 import sys
 
 import click
@@ -17,9 +16,10 @@ FIGURE4_SETTING = {"mnist": (0.7, 0.0), "fashion": (0.9, 0.0)}   # the paper's F
 
 
 def header_lines(checkpoint, n, settings):
+    from bsattack.display import command_line, display_path
     from madry_models.checkpoint import content_hash
-    return [f"command: python cli.py {' '.join(shlex.quote(a) for a in sys.argv[1:])}",
-            f"checkpoint: {checkpoint} (sha256 {content_hash(checkpoint)[:16]})",
+    return [f"command: {command_line(sys.argv[1:])}",
+            f"checkpoint: {display_path(checkpoint)} (sha256 {content_hash(checkpoint)[:16]})",
             f"N: first {n} test images; only correctly classified transformed images attacked",
             f"attack: {settings.describe()}",
             f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}"]

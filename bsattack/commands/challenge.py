@@ -1,6 +1,5 @@
 """`evaluate`: score a challenge-format attack file as MadryLab's run_attack.py does;
 `attack`: write one; `leaderboard`: the project's attacks next to the published boards."""
-import shlex
 import sys
 
 import click
@@ -115,6 +114,7 @@ def leaderboard(dataset, checkpoint, data_dir, validation_size, cache_dir, rows,
     and print their accuracies next to the published challenge leaderboards."""
     from bsattack import challenge, data
     from bsattack import leaderboard as board
+    from bsattack.display import command_line
     from bsattack.outputs import check_writable_file
     names = [r.strip() for r in rows.split(",") if r.strip()]
     unknown = [r for r in names if r not in LEADERBOARD_ROWS]
@@ -137,7 +137,7 @@ def leaderboard(dataset, checkpoint, data_dir, validation_size, cache_dir, rows,
     found = board.project_rows(dataset, path, split, n, attacks, echo=click.echo,
                                progress_for=_bar, cache_dir=cache_dir)
     text = board.render(dataset, path, n, found,
-                        command="python cli.py " + shlex.join(sys.argv[1:]))
+                        command=command_line(sys.argv[1:]))
     click.echo(text)
     if out:
         challenge.save_text_atomic(out, text)
