@@ -6,6 +6,8 @@ columns come first, then the worst case's.  Renders results; runs nothing.
 import json
 import os
 
+import numpy as np
+
 from bsattack.atomic import write_atomic
 from bsattack.report.csvfile import write_csv
 
@@ -33,7 +35,23 @@ def columns(results):
     cols = ["alpha", "beta", "accuracy", "attacked"]
     for name, _ in _attacks(results[0]) if results else []:
         cols += [f"{name}_success_eps", f"{name}_success_alpha_eps", f"{name}_evals_per_image"]
+    if results and getattr(results[0], "members", None):
+        cols += [f"only_{name}_eps" for name in results[0].members] + ["cascade_adds_eps"]
     return cols + PAPER_COLUMNS
+
+
+def exclusive_counts(result):
+    """For a worst case: per full member, the images only it fooled at ε (among the full
+    members), and the images the cascade members added at ε."""
+    members = result.members
+    counts = {}
+    for name, r in members.items():
+        others = [m.success_eps for other, m in members.items() if other != name]
+        counts[f"only_{name}_eps"] = int((r.success_eps & ~np.any(others, axis=0)).sum()
+                                         if others else r.success_eps.sum())
+    full = np.any([m.success_eps for m in members.values()], axis=0)
+    counts["cascade_adds_eps"] = int((result.success_eps & ~full).sum())
+    return counts
 
 
 def table_rows(results, dataset):
@@ -57,6 +75,8 @@ def table_rows(results, dataset):
                 row[f"{name}_success_alpha_eps"] = (_pct(m["success_alpha_eps"])
                                                     if paper["alpha"] < 1 else "")
                 row[f"{name}_evals_per_image"] = f"{m['grad_evals_per_attacked']:.0f}"
+            if getattr(result, "members", None):
+                row.update(exclusive_counts(result))
         rows.append(row)
     return rows
 
@@ -66,6 +86,8 @@ def markdown(rows, cols, dataset, header):
     titles = {"alpha": "α", "beta": "β", "accuracy": "accuracy %", "attacked": "attacked",
               "paper_accuracy": "paper accuracy %", "paper_success_eps": f"paper @{eps:g} %",
               "paper_success_alpha_eps": f"paper @α·{eps:g} %"}
+    titles.update({c: f"only {c[5:-4]} @{eps:g}" for c in cols if c.startswith("only_")})
+    titles["cascade_adds_eps"] = f"cascade adds @{eps:g}"
     for col in cols:
         for suffix, title in (("_success_eps", f"@{eps:g} %"),
                               ("_success_alpha_eps", f"@α·{eps:g} %"),
@@ -75,8 +97,10 @@ def markdown(rows, cols, dataset, header):
     lines = [f"<!-- {line} -->" for line in header] + [
         "", f"Table {paper_table(dataset)['table']} ({dataset}, ε={eps:g}): success rates are "
             "over the attacked (correctly classified) images; evals/img: gradient evaluations "
-            "per attacked image; the paper columns are the paper's C&W L∞ results on the "
-            "authors' models, not on this checkpoint.",
+            "per attacked image; 'only X': images only that attack fooled at ε; 'cascade "
+            "adds': images the worst case's cascade (APGD) fooled that no full member did; "
+            "the paper columns are the paper's C&W L∞ results on the authors' models, not "
+            "on this checkpoint.",
         "", "| " + " | ".join(titles[c] for c in cols) + " |",
         "|" + "---|" * len(cols)]
     for r in rows:
