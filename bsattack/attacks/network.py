@@ -6,7 +6,6 @@ with ``model``'s own tf.Variables (the same weights, also during training), by i
 variable creation.  ``AttackSession`` owns a graph and a session holding one network restored
 from a checkpoint, for the attack runners.
 """
-import time
 
 import numpy as np
 import tensorflow as tf
@@ -45,7 +44,8 @@ class AttackSession:
     ``x01``/``logits``/``predictions``: the network on a [0,1] placeholder;
     ``logits_fn``: the same weights on any other tensor (see :func:`shared_logits_fn`);
     ``raw_gradient``: d(summed cross-entropy)/d``x01`` given labels ``y`` (the plain
-    forward + backward pass that bounds any gradient attack's speed).
+    forward + backward pass that bounds any gradient attack's speed; bench/gpu_check.py
+    traces it).
     Build the attack ops inside ``with self.graph.as_default():`` and call :meth:`start`.
     """
 
@@ -74,20 +74,6 @@ class AttackSession:
             others = [v for v in tf1.global_variables() if id(v) not in model_vars]
             self.sess.run(tf1.variables_initializer(others))
         return self.sess
-
-    def predict(self, x01, batch_size=500):
-        """Predicted labels of images in [0, 1] (any layout)."""
-        return models.run_batched(self.sess, self.model.predictions, self.x01, flatten(x01),
-                                  batch_size)
-
-    def gradient_rate(self, x01, labels, repeats=3):
-        """Image-gradients per second of :attr:`raw_gradient` on this batch (after a warm-up)."""
-        feed = {self.x01: flatten(x01), self.y: labels}
-        self.sess.run(self.raw_gradient, feed)
-        start = time.perf_counter()
-        for _ in range(repeats):
-            self.sess.run(self.raw_gradient, feed)
-        return repeats * len(x01) / (time.perf_counter() - start)
 
     def close(self):
         if self.sess is not None:
