@@ -1,5 +1,8 @@
 """Write a file so that it is either complete or absent: a temporary file in the same folder,
-renamed over the destination (``os.replace``) only when writing succeeded."""
+renamed over the destination (``os.replace``) only when writing succeeded.  Every table,
+record, log and figure the project writes goes through :func:`write_atomic`: CSV through
+:func:`bsattack.report.csvfile.write_csv`; text, JSON, .npy and figures through
+:mod:`bsattack.outputs`; HDF5 caches through :class:`bsattack.h5store.H5Store`."""
 import os
 import tempfile
 
@@ -26,3 +29,4 @@ def write_atomic(path, write, mode="wb"):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+

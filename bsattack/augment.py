@@ -5,17 +5,19 @@ A spec string names one, so it can sit in :class:`bsattack.train.TrainSettings` 
 - ``''``: none (the Madry recipe).
 - ``'blindspot:ALPHA_MIN'``: blind-spot augmentation — for every batch draw α ~ U[ALPHA_MIN, 1]
   and β ~ U[−(1−α)/2, (1−α)/2] (the valid region of the paper's §3.3 transform) and train on
-  x' = α·x + β (in [-0.5, 0.5]; :func:`bsattack.transforms.blindspot`), before the PGD adversary.
+  x' = α·x + β (in [-0.5, 0.5]; :class:`bsattack.shifts.BlindSpot`), before the PGD adversary.
 
 The draw of a step is a function of (seed, step) only, so a resumed run sees the same batches.
 
 Public API: ``parse(spec)`` -> (name, alpha_min) or raises BsattackError; ``draw(spec, seed,
-step)`` -> (α, β); ``make(spec, seed)`` -> ``augment(images01, step)`` (identity for '').
+step)`` -> a :class:`bsattack.shifts.BlindSpot`; ``make(spec, seed)`` ->
+``augment(images01, step)`` (identity for '').
 """
 import numpy as np
 
 from bsattack.errors import BsattackError
-from bsattack.transforms import blindspot, to_01, to_pm, validate
+from bsattack.shifts import BlindSpot
+from bsattack.transforms import to_01, to_pm
 
 def parse(spec):
     """('', None) for no augmentation, ('blindspot', alpha_min) for 'blindspot:ALPHA_MIN'."""
@@ -36,12 +38,13 @@ def parse(spec):
 
 
 def draw(spec, seed, step):
-    """The (α, β) of training step ``step``: α ~ U[α_min, 1], β ~ U[−(1−α)/2, (1−α)/2]."""
+    """The :class:`bsattack.shifts.BlindSpot` of training step ``step``: α ~ U[α_min, 1],
+    β ~ U[−(1−α)/2, (1−α)/2]."""
     _, alpha_min = parse(spec)
     rng = np.random.default_rng([seed, step, 0xB5])
     alpha = float(rng.uniform(alpha_min, 1.0))
     limit = (1.0 - alpha) / 2.0
-    return validate(alpha, float(rng.uniform(-limit, limit)))
+    return BlindSpot(alpha, float(rng.uniform(-limit, limit)))
 
 
 def make(spec, seed):
@@ -51,6 +54,5 @@ def make(spec, seed):
         return lambda images01, step: images01
 
     def augment(images01, step):
-        alpha, beta = draw(spec, seed, step)
-        return to_01(blindspot(to_pm(images01), alpha, beta))
+        return to_01(draw(spec, seed, step)(to_pm(images01)))
     return augment

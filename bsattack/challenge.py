@@ -14,7 +14,6 @@ predictions' location is checked for writability before the work starts.
 import math
 import os
 import zipfile
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,29 +26,13 @@ TOLERANCE = 1e-4          # run_attack.py: range and ε are both checked with +0
 CHALLENGE_SIZE = 10000    # run_attack.py hard-codes num_eval_examples = 10000
 
 
-@dataclass(frozen=True)
-class Challenge:
-    high: float           # pixel range of the file is [0, high]
-    eps: float            # L∞ budget in file units
-    batch_size: int       # run_attack.py's eval batch
-
-
-CHALLENGES = {
-    "mnist": Challenge(high=1.0, eps=0.3, batch_size=64),
-    "cifar10": Challenge(high=255.0, eps=8.0, batch_size=100),
-    # not a published challenge: the paper's Fashion-MNIST setting (ε = 0.1), MNIST's rules
-    "fashion": Challenge(high=1.0, eps=0.1, batch_size=64),
-}
-
-
 def challenge_for(dataset):
-    get_spec(dataset)
-    return CHALLENGES[dataset]
+    """The data set's :class:`bsattack.datasets.Challenge` rules."""
+    return get_spec(dataset).challenge
 
 
 def expected_shape(dataset, n=CHALLENGE_SIZE):
-    spec = get_spec(dataset)
-    return (n, spec.dim) if spec.image_shape[-1] == 1 else (n, *spec.image_shape)
+    return (n, *get_spec(dataset).input_shape)
 
 
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,

@@ -22,9 +22,10 @@ import pickle
 
 import numpy as np
 
-from bsattack import data
-from bsattack.datasets import get_spec
+from bsattack import fetch as fetching
+from bsattack.datafiles import Split, candidate_dirs, find_or_fetch, project_data_dir
 from bsattack.errors import BsattackError
+from bsattack.progress import silent
 
 PIXELS = 32 * 32 * 3
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -193,11 +194,11 @@ def batch_files(folder, fmt):
     return [os.path.join(folder, name + suffix) for name in TRAIN_BATCHES + (TEST_BATCH,)]
 
 
-def locate(data_dir=None):
+def _found(spec, data_dir=None):
     """(folder, format) of the first place holding all six batches of either version, or None.
-    Each candidate folder of :func:`bsattack.data.candidate_dirs` is tried itself and with the
-    official archives' folder names (cifar-10-batches-py / -bin) below it."""
-    for root in data.candidate_dirs("cifar10", data_dir):
+    Each candidate folder of :func:`bsattack.datafiles.candidate_dirs` is tried itself and with
+    the official archives' folder names (cifar-10-batches-py / -bin) below it."""
+    for root in candidate_dirs(spec, data_dir):
         for fmt, sub in FORMAT_FOLDERS.items():
             for folder in (root, os.path.join(root, sub)):
                 if all(os.path.isfile(p) for p in batch_files(folder, fmt)):
@@ -205,47 +206,37 @@ def locate(data_dir=None):
     return None
 
 
-def fetch(dest=None, echo=print):
+def locate(spec, data_dir=None):
+    """The folder holding the six batches (either version), or None."""
+    found = _found(spec, data_dir)
+    return found and found[0]
+
+
+def fetch(spec, dest=None, echo=print, progress=silent):
     """Download the python-version archive (SHA-256 checked) and unpack its batches into
     ``dest``/cifar-10-batches-py; a no-op when they are there already."""
-    from bsattack import fetch as fetching
-    spec = get_spec("cifar10")
-    dest = dest or data.project_data_dir("cifar10")
+    dest = dest or project_data_dir(spec)
     target = os.path.join(dest, FORMAT_FOLDERS["python"])
     if all(os.path.isfile(p) for p in batch_files(target, "python")):
-        echo(f"cifar10: data in {target}")
+        echo(f"{spec.name}: data in {target}")
         return target
     archive_file = spec.files["archive"]
     archive = os.path.join(dest, archive_file.name)
-    fetching.download_file(spec.base_url + archive_file.name, archive, sha256=archive_file.sha256)
+    fetching.download_file(spec.base_url + archive_file.name, archive, sha256=archive_file.sha256,
+                           progress=progress)
     try:
         fetching.extract_archive(archive, target, member_dir=FORMAT_FOLDERS["python"])
     finally:
         os.remove(archive)
-    echo(f"cifar10: data in {target}")
+    echo(f"{spec.name}: data in {target}")
     return target
 
 
-def resolve(data_dir=None, download=True, echo=print):
-    found = locate(data_dir)
-    if found:
-        return found
-    looked = ", ".join(dict.fromkeys(data.candidate_dirs("cifar10", data_dir)))
-    hint = "run 'python cli.py fetch-data cifar10' or pass --data-dir"
-    if not download:
-        raise BsattackError(f"cifar10 data not found (looked in {looked} and their "
-                            f"cifar-10-batches-py/-bin folders); {hint}")
-    echo(f"cifar10: data not found in {looked}; downloading it")
-    try:
-        return fetch(echo=echo), "python"
-    except BsattackError as exc:
-        raise BsattackError(f"cifar10 data not found (looked in {looked}) and the download "
-                            f"failed: {exc}; {hint}") from None
-
-
-def load(data_dir=None, download=True, echo=print):
-    """Train (data_batch_1..5) and test (test_batch) sets as a :class:`bsattack.data.Split`."""
-    folder, fmt = resolve(data_dir, download, echo)
+def load(spec, data_dir=None, validation_size=0, download=True, echo=print):
+    """Train (data_batch_1..5) and test (test_batch) sets as a :class:`bsattack.datafiles.Split`;
+    ``validation_size`` is ignored (Madry's CIFAR code holds nothing out)."""
+    folder, fmt = find_or_fetch(spec, data_dir, _found, fetch, download, echo,
+                                where=" and their cifar-10-batches-py/-bin folders")
     reader = READERS[fmt][0]
     parts = [reader(path) for path in batch_files(folder, fmt)]
     train_x = np.concatenate([p[0] for p in parts[:-1]])
@@ -254,6 +245,6 @@ def load(data_dir=None, download=True, echo=print):
     digest = hashlib.sha256()
     for array in (train_x, train_y, test_x, test_y):
         digest.update(array.tobytes())
-    return data.Split(train_x=train_x.astype(np.float32) / 255.0, train_y=train_y,
-                      test_x=test_x.astype(np.float32) / 255.0, test_y=test_y,
-                      source=folder, fingerprint=digest.hexdigest()[:16])
+    return Split(train_x=train_x.astype(np.float32) / 255.0, train_y=train_y,
+                 test_x=test_x.astype(np.float32) / 255.0, test_y=test_y,
+                 source=folder, fingerprint=digest.hexdigest()[:16])

@@ -9,7 +9,7 @@ set from the shared cache; the shifted first-``n`` test images from a small cach
 under ``cache_dir``), distances from :func:`bsattack.distance.knn_distance`.
 
 Public API: ``auroc(original, shifted)``, ``distance_aurocs(dataset, checkpoint, split, settings,
-n, ...)`` -> {label: AUROC}.
+n, ...)`` -> {name: AUROC}.
 """
 import dataclasses
 import os
@@ -18,8 +18,10 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from bsattack.distance import DEFAULT_K, knn_distance
-from bsattack.embed import DEFAULT_CACHE_DIR, Embeddings
+from bsattack.embed import Embeddings
 from bsattack.errors import BsattackError
+from bsattack.paths import CACHE_DIR
+from bsattack.progress import silent
 
 
 def auroc(original, shifted):
@@ -32,23 +34,24 @@ def auroc(original, shifted):
 
 
 def distance_aurocs(dataset, checkpoint, split, settings, n=1000, k=DEFAULT_K, cache_dir=None,
-                    echo=print):
-    """{setting label: AUROC of D (Eq. 2, extractor ``checkpoint``) for shifted vs original}
-    on the first ``n`` test images, for every non-original setting in ``settings``."""
+                    echo=print, progress=silent):
+    """{setting name: AUROC of D (Eq. 2, extractor ``checkpoint``) for shifted vs original}
+    on the first ``n`` test images, for every non-original setting (a :mod:`bsattack.shifts`
+    transform) in ``settings``."""
     if not 1 <= n <= len(split.test_x):
         raise BsattackError(f"--n-detect must be between 1 and {len(split.test_x)} (got {n})")
-    full = Embeddings(dataset, checkpoint, split, cache_dir, echo=echo)
+    full = Embeddings(dataset, checkpoint, split, cache_dir, echo=echo, progress=progress)
     train = full.get("train")
     original = knn_distance(full.get("test")[:n], train, k=k)
     head = dataclasses.replace(split, test_x=split.test_x[:n], test_y=split.test_y[:n])
     small = Embeddings(dataset, checkpoint, head,
-                       os.path.join(cache_dir or DEFAULT_CACHE_DIR, "beyond"), echo=echo)
+                       os.path.join(cache_dir or CACHE_DIR, "beyond"), echo=echo, progress=progress)
     result = {}
     for s in settings:
         if s.is_original:
             continue
-        shifted = knn_distance(small.get("test", s.alpha, s.beta, transform=s.shift), train, k=k)
-        result[s.label] = auroc(original, shifted)
-        echo(f"{dataset} {os.path.basename(checkpoint.rstrip(os.sep))} {s.label}: "
-             f"AUROC {result[s.label]:.3f}")
+        shifted = knn_distance(small.get("test", s), train, k=k)
+        result[s.name] = auroc(original, shifted)
+        echo(f"{dataset} {os.path.basename(checkpoint.rstrip(os.sep))} {s.name}: "
+             f"AUROC {result[s.name]:.3f}")
     return result

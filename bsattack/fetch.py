@@ -23,10 +23,9 @@ import urllib.request
 import zipfile
 import zlib
 
-import click
-
 from bsattack.atomic import write_atomic
 from bsattack.errors import BsattackError
+from bsattack.progress import silent
 
 CHUNK = 1 << 16
 TIMEOUT = 30  # seconds without data before a download is abandoned
@@ -49,22 +48,17 @@ def _open(url):
                             f"(offline or host unreachable?)") from None
 
 
-def _progress(total, label):
-    """A byte-count progress bar with ETA; a spinner-style bar when the size is unknown (click
-    wants an iterable then: an empty generator has no length)."""
-    return click.progressbar(iterable=None if total else (_ for _ in ()), length=total,
-                             label=label, file=click.get_text_stream("stderr"))
-
-
-def download_file(url, dest, sha256=None, echo=click.echo):
+def download_file(url, dest, sha256=None, echo=print, progress=silent):
     """Fetch ``url`` to ``dest`` atomically; verify ``sha256`` when given, otherwise print the
-    computed digest with a warning that it could not be verified.  Returns the digest."""
+    computed digest with a warning that it could not be verified.  Returns the digest.
+    ``progress`` (:mod:`bsattack.progress`) counts bytes; its total is None when the server
+    does not announce the size."""
     def write(out):
         digest = hashlib.sha256()
         with _open(url) as response:
             length = response.headers.get("Content-Length")
-            with _progress(int(length) if length else None,
-                           f"downloading {os.path.basename(dest)}") as bar:
+            with progress(int(length) if length else None,
+                          f"downloading {os.path.basename(dest)}") as bar:
                 while True:
                     try:
                         block = response.read(CHUNK)

@@ -20,14 +20,10 @@ import numpy as np
 
 from bsattack.errors import BsattackError
 from bsattack.outputs import check_writable_file
+from bsattack.paths import CACHE_DIR, canonical as _canonical  # noqa: F401 (CACHE_DIR: old home)
 
-CACHE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "cache")
 # what h5py raises for damaged files, groups or datasets
 _READ_ERRORS = (OSError, KeyError, ValueError, RuntimeError, TypeError)
-
-
-def _canonical(key):
-    return json.dumps(key, sort_keys=True, default=str)
 
 
 def _first_line(exc):

@@ -1,6 +1,7 @@
 """The checkpoint manifest (``checkpoints/manifest.json``): look entries up, fetch them into
-``checkpoints/NAME/`` as a directory ``madry_models.checkpoint.resolve_prefix`` accepts, and
-report what is present.
+``checkpoints/NAME/`` as a directory ``madry_models.checkpoint.resolve_prefix`` accepts, report
+what is present, and resolve a ``--checkpoint`` value (a path, a name, or a data set's default)
+to a folder, fetching a missing official one.
 
 The official zips unpack to ``models/<x>/checkpoint-STEP.*`` (MadryLab ``fetch_model.py``
 runs ``extractall`` in the working directory); fetch keeps only that folder's content.
@@ -8,16 +9,16 @@ runs ``extractall`` in the working directory); fetch keeps only that folder's co
 import json
 import os
 import re
+import sys
 import tempfile
 import urllib.parse
 from dataclasses import dataclass
 
-import click
-
 from bsattack import fetch, outputs
+from bsattack.datasets import get_spec
 from bsattack.errors import BsattackError
-from bsattack.options import CHECKPOINTS_DIR
-from madry_models import checkpoint as ckpt
+from bsattack.paths import CHECKPOINTS_DIR
+from bsattack.progress import silent
 
 MANIFEST_PATH = os.path.join(CHECKPOINTS_DIR, "manifest.json")
 _STEP = re.compile(r"-(\d+)$")
@@ -66,6 +67,7 @@ def status(folder):
     """Whether ``folder`` holds a loadable checkpoint, its step and size."""
     if not os.path.isdir(folder):
         return Status(False)
+    from madry_models import checkpoint as ckpt   # TensorFlow: only when a folder is checked
     try:
         prefix = ckpt.resolve_prefix(folder)
     except BsattackError as exc:
@@ -80,7 +82,11 @@ def _archive_name(url):
     return os.path.basename(urllib.parse.urlparse(url).path) or "download"
 
 
-def fetch_checkpoint(name, dest=None, manifest_path=None, echo=click.echo):
+def _notice(text):
+    print(text, file=sys.stderr)
+
+
+def fetch_checkpoint(name, dest=None, manifest_path=None, echo=print, progress=silent):
     """Download, verify and unpack checkpoint ``name`` into ``dest`` (default
     ``checkpoints/NAME``); a no-op when a checkpoint is already there.  Returns ``dest``."""
     entry = get(name, manifest_path)
@@ -100,7 +106,8 @@ def fetch_checkpoint(name, dest=None, manifest_path=None, echo=click.echo):
     os.makedirs(parent, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".fetch-", dir=parent) as work:
         archive = os.path.join(work, _archive_name(entry.url))
-        fetch.download_file(entry.url, archive, sha256=entry.sha256, echo=echo)
+        fetch.download_file(entry.url, archive, sha256=entry.sha256, echo=echo,
+                            progress=progress)
         unpacked = fetch.extract_archive(archive, os.path.join(work, "checkpoint"),
                                          entry.archive_dir or "")
         checked = status(unpacked)
@@ -113,3 +120,29 @@ def fetch_checkpoint(name, dest=None, manifest_path=None, echo=click.echo):
             raise BsattackError(f"cannot move the checkpoint into {dest}: {exc}") from None
     echo(f"{name}: checkpoint step {checked.step} in {dest}")
     return dest
+
+
+def resolve_checkpoint(dataset, checkpoint=None, natural=False, echo=_notice):
+    """A checkpoint path for ``--checkpoint``: an existing path, a name under ``checkpoints/``,
+    or (when None) the data set's default adversarially (or naturally) trained model, fetched
+    (with a notice through ``echo``) when it is a manifest entry not yet present."""
+    spec = get_spec(dataset)
+    name = checkpoint or (spec.natural_checkpoint if natural else spec.default_checkpoint)
+    if os.path.exists(name) or os.path.exists(name + ".index"):
+        return name
+    local = os.path.join(CHECKPOINTS_DIR, name)
+    if os.path.isdir(local):
+        return local
+    if checkpoint and (os.sep in checkpoint or checkpoint.startswith(".")):
+        raise BsattackError(f"checkpoint directory not found: {checkpoint}")
+    entry = load().get(name)
+    if entry is not None and entry.url:
+        echo(f"checkpoint '{name}' not in {CHECKPOINTS_DIR}; downloading it")
+        try:
+            return fetch_checkpoint(name)
+        except BsattackError as exc:
+            raise BsattackError(f"checkpoint '{name}' not found in {CHECKPOINTS_DIR} and the "
+                                f"download failed ({exc}); run 'python cli.py fetch {name}' "
+                                f"when online or pass --checkpoint DIR") from None
+    raise BsattackError(f"checkpoint '{name}' not found (not a path, not in {CHECKPOINTS_DIR}); "
+                        f"run 'python cli.py fetch {name}' or pass --checkpoint DIR")

@@ -4,34 +4,33 @@ The results live in a small HDF5 file beside the embedding cache, under the same
 (checkpoint content hash, data fingerprint), one group per setting, so figures and tables
 can be redrawn without recomputing, and an interrupted K-L run resumes at the next class.
 """
-import sys
-
-import click
 import numpy as np
 
-from bsattack import distance, divergence
+from bsattack import distance, divergence, paths
 from bsattack.embed import group_name
 from bsattack.h5store import H5Store
+from bsattack.shifts import ORIGINAL, cache_key
 
 
 def results_store(emb):
-    """The derived-results cache of an :class:`bsattack.embed.Embeddings`."""
-    return H5Store(emb.path[:-len(".h5")] + "-results.h5", emb.file_key, emb.store.echo)
+    """The derived-results cache of an :class:`bsattack.embed.Embeddings` (same identity)."""
+    return H5Store(paths.cache_file(emb.cache_dir, "measures", emb.dataset, emb.file_key),
+                   emb.file_key, emb.store.echo)
 
 
-def test_distances(emb, alpha=1.0, beta=0.0, k=distance.DEFAULT_K, p=distance.DEFAULT_P,
+def test_distances(emb, transform=ORIGINAL, k=distance.DEFAULT_K, p=distance.DEFAULT_P,
                    budget_mb=distance.DEFAULT_BUDGET_MB):
-    """D (Eq. 2) of every (transformed) test image to the training set, [N] float64."""
+    """D (Eq. 2) of every test image, after ``transform`` (a :mod:`bsattack.shifts`
+    transform), to the training set, [N] float64."""
     store = results_store(emb)
-    name = f"distance-k{k}-p{p:g}/{group_name('test', alpha, beta)}"
-    key = {"k": k, "p": float(p), "alpha": float(alpha), "beta": float(beta)}
+    name = f"distance-k{k}-p{p:g}/{group_name('test', transform)}"
+    key = {"k": k, "p": float(p), **cache_key(transform)}
     n = len(emb.split.test_x)
     cached = store.get(name, key, {"distance": (n,)})
     if cached is not None:
         return cached["distance"]
-    train, test = emb.get("train"), emb.get("test", alpha, beta)
-    with click.progressbar(length=n, label=f"k-NN distance {name}", show_eta=True,
-                           file=sys.stderr) as bar:
+    train, test = emb.get("train"), emb.get("test", transform)
+    with emb.progress(n, f"k-NN distance {name}") as bar:
         found = distance.nearest(test, train, k, p, budget_mb, progress=bar)
     store.put(name, {"distance": found.mean, "neighbours": found.indices}, key)
     return found.mean

@@ -7,39 +7,17 @@ set's native layout; the CIFAR builder rescales to [0, 255] itself.
 import numpy as np
 import tensorflow as tf
 
-from bsattack.datasets import get_spec
+from bsattack.datasets import DATASETS, get_spec
 from madry_models import checkpoint as ckpt
-from madry_models import cifar10
-from madry_models.mnist import build_mnist, widths_from_shapes
 
 tf1 = tf.compat.v1
 
-
-def _mnist_builder(x01, scope, shapes=None, source=None):
-    """MNIST-challenge network; widths read off the checkpoint's shapes when given."""
-    if shapes is None:
-        return build_mnist(x01, scope=scope)
-    ckpt.check_ranks(source, shapes, {"Variable": 4, "Variable_2": 4, "Variable_5": 1})
-    return build_mnist(x01, scope=scope, widths=widths_from_shapes(shapes))
-
-
-def _cifar10_builder(x01, scope, shapes=None, source=None):
-    """CIFAR10-challenge ResNet; widths read off the checkpoint's shapes when given."""
-    if shapes is None:
-        return cifar10.build_cifar10(x01, scope=scope)
-    ckpt.check_ranks(source, shapes, dict.fromkeys(
-        ("input/init_conv/DW", "unit_1_0/sub1/conv1/DW", "unit_2_0/sub1/conv1/DW",
-         "unit_3_0/sub1/conv1/DW"), 4))
-    return cifar10.build_cifar10(x01, scope=scope, widths=cifar10.widths_from_shapes(shapes))
-
-
-BUILDERS = {"mnist": _mnist_builder, "fashion": _mnist_builder, "cifar10": _cifar10_builder}
+# name -> the data set's builder (``DatasetSpec.build``), for callers not yet switched to the spec
+BUILDERS = {name: spec.build for name, spec in DATASETS.items()}
 
 
 def input_placeholder(dataset):
-    spec = get_spec(dataset)
-    shape = [None, spec.dim] if spec.name in ("mnist", "fashion") else [None, *spec.image_shape]
-    return tf1.placeholder(tf.float32, shape, name="x01")
+    return tf1.placeholder(tf.float32, [None, *get_spec(dataset).input_shape], name="x01")
 
 
 def build(dataset, x01=None, scope=None, checkpoint=None):
@@ -49,9 +27,9 @@ def build(dataset, x01=None, scope=None, checkpoint=None):
     if x01 is None:
         x01 = input_placeholder(dataset)
     if checkpoint is None:
-        return BUILDERS[spec.name](x01, scope)
+        return spec.build(x01, scope)
     prefix = ckpt.resolve_prefix(checkpoint)
-    return BUILDERS[spec.name](x01, scope, ckpt.variable_shapes(prefix), prefix)
+    return spec.build(x01, scope, ckpt.variable_shapes(prefix), prefix)
 
 
 def new_session(graph=None):

@@ -165,6 +165,15 @@ class Shift:
         return np.clip(out, -0.5, 0.5).astype(x_pm.dtype)   # clip removes float rounding only
 
 
+def cache_key(transform):
+    """A transform's part of a cache key: α and β, plus ``transform`` (its ``key()``) for a
+    :class:`Shift` (then α = 1, β = 0) — the form caches were keyed by before transforms were
+    objects, so existing caches stay valid."""
+    if isinstance(transform, BlindSpot):
+        return transform.key()
+    return {"alpha": 1.0, "beta": 0.0, "transform": transform.key()}
+
+
 def parse(spec):
     """'family:strength' (e.g. 'rotate:-10', 'blur:0.5', 'invert:1') -> Shift."""
     family, _, value = str(spec).partition(":")

@@ -31,7 +31,6 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 
-import click
 import numpy as np
 import tensorflow as tf
 
@@ -39,16 +38,17 @@ from bsattack import augment as augmentation
 from bsattack import data, models, outputs
 from bsattack.attacks.network import shared_logits_fn
 from bsattack.attacks.pgd_graph import pgd_graph
-from bsattack.datasets import get_spec
+from bsattack.datasets import DATASETS, get_spec
 from bsattack.errors import BsattackError
-from bsattack.options import SEED_MAX
+from bsattack.limits import SEED_MAX
+from bsattack.progress import silent
 from madry_models import checkpoint as ckpt
-from madry_models.mnist import OFFICIAL_WIDTHS, build_mnist, widths_from_shapes
+from madry_models.mnist import OFFICIAL_WIDTHS, widths_from_shapes
 
 tf1 = tf.compat.v1
 LOG_NAME = "train_log.json"
 MAX_TO_KEEP = 3                          # Saver(max_to_keep=3) in the reference train.py
-TRAINABLE_DATASETS = ("mnist", "fashion")
+TRAINABLE_DATASETS = tuple(name for name, spec in DATASETS.items() if spec.trainable)
 
 
 @dataclass
@@ -121,7 +121,7 @@ def build_graph(settings):
     with graph.as_default():
         tf1.set_random_seed(settings.seed)
         global_step = tf1.train.get_or_create_global_step()   # created first, as in train.py
-        model = build_mnist(widths=tuple(settings.widths))
+        model = get_spec(settings.dataset).build(widths=tuple(settings.widths))
         labels = tf1.placeholder(tf.int64, [None], name="y_input")
         if settings.eps > 0:
             logits_fn = shared_logits_fn(settings.dataset, model)
@@ -196,8 +196,10 @@ def _start_state(settings, out, resume, init_from, echo):
     return {"settings": settings.identity(), "runs": [], "history": []}, None, init_from
 
 
-def train(settings, out, data_dir=None, resume=False, init_from=None, echo=click.echo):
-    """Run (or resume) Madry training until global step ``settings.steps``; returns the log."""
+def train(settings, out, data_dir=None, resume=False, init_from=None, echo=print,
+          progress=silent):
+    """Run (or resume) Madry training until global step ``settings.steps``; returns the log.
+    ``progress`` follows :mod:`bsattack.progress`."""
     if get_spec(settings.dataset).name not in TRAINABLE_DATASETS:
         raise BsattackError(f"training is implemented for {', '.join(TRAINABLE_DATASETS)} "
                             f"(the MNIST-challenge recipe), not {settings.dataset}")
@@ -236,7 +238,7 @@ def train(settings, out, data_dir=None, resume=False, init_from=None, echo=click
             return log
         echo(f"training {settings.dataset} (eps={settings.eps}, k={settings.k}, a={settings.a}, "
              f"batch {settings.batch_size}) from step {step} to {settings.steps} into {out}")
-        _loop(sess, net, split, schedule, settings, out, log, step, echo)
+        _loop(sess, net, split, schedule, settings, out, log, step, echo, progress)
     return log
 
 
@@ -255,13 +257,12 @@ def _new_window():
     return {"nat": 0, "adv": 0, "n": 0, "batches": 0, "xent": 0.0, "start": time.time()}
 
 
-def _loop(sess, net, split, schedule, settings, out, log, step, echo):
+def _loop(sess, net, split, schedule, settings, out, log, step, echo, progress):
     window = _new_window()
     status = {"text": ""}
     interactive = sys.stdout.isatty()
     augment = augmentation.make(settings.augment, settings.seed)
-    with click.progressbar(length=settings.steps - step, label="train", show_eta=True,
-                           item_show_func=lambda _: status["text"]) as bar:
+    with progress(settings.steps - step, "train", lambda: status["text"]) as bar:
         while step < settings.steps:
             idx = schedule.indices(step)
             _, xent, nat, adv = sess.run(

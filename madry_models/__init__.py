@@ -1,4 +1,4 @@
-"""The Madry challenge networks in tf.compat.v1 graphs, with the official variable names."""
-import tensorflow as tf
+"""The Madry challenge networks in tf.compat.v1 graphs, with the official variable names.
 
-tf.compat.v1.disable_eager_execution()
+The package itself imports nothing heavy (its error type is needed without TensorFlow); the
+network and checkpoint modules import TensorFlow and switch eager execution off."""

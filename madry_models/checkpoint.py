@@ -7,7 +7,9 @@ import re
 
 import tensorflow as tf
 
-from bsattack.errors import BsattackError
+from madry_models.errors import UserError as BsattackError
+
+tf.compat.v1.disable_eager_execution()   # graphs, as in the reference code
 
 tf1 = tf.compat.v1
 _STEP_PREFIX = re.compile(r"^(.*-(\d+))\.index$")

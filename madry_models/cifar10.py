@@ -18,6 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from madry_models.builders import checkpoint_builder
+
+tf.compat.v1.disable_eager_execution()   # graphs, as in the reference code
+
 tf1 = tf.compat.v1
 
 OFFICIAL_WIDTHS = (16, 160, 320, 640)
@@ -142,3 +146,9 @@ def build_cifar10(x01=None, scope=None, widths=OFFICIAL_WIDTHS, trainable=True):
         logits = tf.matmul(embedding, var("logit/DW")) + var("logit/biases")
         predictions = tf.argmax(logits, 1)
     return CifarModel(x01, logits, predictions, embedding, variables)
+
+
+# the registry's builder: official widths, given widths, or those of a checkpoint's shapes
+build_for = checkpoint_builder(build_cifar10, widths_from_shapes, OFFICIAL_WIDTHS, dict.fromkeys(
+    ("input/init_conv/DW", "unit_1_0/sub1/conv1/DW", "unit_2_0/sub1/conv1/DW",
+     "unit_3_0/sub1/conv1/DW"), 4))

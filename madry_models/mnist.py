@@ -10,6 +10,10 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
+from madry_models.builders import checkpoint_builder
+
+tf.compat.v1.disable_eager_execution()   # graphs, as in the reference code
+
 tf1 = tf.compat.v1
 
 OFFICIAL_WIDTHS = (32, 64, 1024)
@@ -76,3 +80,8 @@ def build_mnist(x01=None, scope=None, widths=OFFICIAL_WIDTHS, trainable=True):
     variables = dict(zip(VARIABLE_NAMES, [w_conv1, b_conv1, w_conv2, b_conv2, w_fc1, b_fc1,
                                           w_fc2, b_fc2]))
     return MnistModel(x01, logits, predictions, embedding, variables)
+
+
+
+# the registry's builder: official widths, given widths, or those of a checkpoint's shapes
+build_for = checkpoint_builder(build_mnist, widths_from_shapes, OFFICIAL_WIDTHS, {"Variable": 4, "Variable_2": 4, "Variable_5": 1})

@@ -12,7 +12,8 @@ from bsattack import augment, models
 from bsattack.detect import auroc
 from bsattack.errors import BsattackError
 from bsattack.report import shift_table
-from bsattack.report.blindspot_map import even_grid, grid
+from bsattack.pipelines import beyond
+from bsattack.pipelines.beyond import even_grid, grid
 from bsattack.train import TrainSettings
 from bsattack.transforms import blindspot, to_01, to_pm
 
@@ -53,7 +54,8 @@ def test_auroc_equals_brute_force_pairwise_count():
 
 def test_blindspot_augmentation_draws_only_valid_pairs():
     spec = "blindspot:0.6"
-    draws = np.array([augment.draw(spec, seed=7, step=s) for s in range(3000)])
+    draws = np.array([(t.alpha, t.beta) for t in
+                      (augment.draw(spec, seed=7, step=s) for s in range(3000))])
     alpha, beta = draws[:, 0], draws[:, 1]
     assert alpha.min() >= 0.6 and alpha.max() <= 1.0
     assert np.all(np.abs(beta) <= (1 - alpha) / 2)
@@ -61,7 +63,7 @@ def test_blindspot_augmentation_draws_only_valid_pairs():
     assert augment.draw(spec, 7, 11) == augment.draw(spec, 7, 11)      # resumable
     assert augment.draw(spec, 7, 11) != augment.draw(spec, 8, 11)
     images = np.random.default_rng(0).random((5, 784)).astype(np.float32)
-    a, b = augment.draw(spec, 7, 11)
+    a, b = augment.draw(spec, 7, 11).alpha, augment.draw(spec, 7, 11).beta
     out = augment.make(spec, 7)(images, 11)
     np.testing.assert_allclose(out, (images - 0.5) * a + b + 0.5, atol=1e-6)
     assert out.min() >= 0 and out.max() <= 1
@@ -183,8 +185,8 @@ def test_setting_accuracies_match_an_independent_forward_pass(small_checkpoint, 
     from bsattack.shifts import ORIGINAL, BlindSpot, Shift
     split = small_split("fashion")
     settings = [ORIGINAL, BlindSpot(0.8, 0.1), Shift("rotate", 10)]
-    got = shift_table.accuracies("fashion", small_checkpoint("fashion"), settings,
-                                 split.test_x[:300], split.test_y[:300])
+    got = beyond.accuracies("fashion", small_checkpoint("fashion"), settings,
+                            split.test_x[:300], split.test_y[:300])
     x = split.test_x[:300]
     for s, images in zip(settings, [x, to_01(blindspot(to_pm(x), 0.8, 0.1)),
                                     to_01(Shift("rotate", 10)(to_pm(x)))]):

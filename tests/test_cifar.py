@@ -15,8 +15,9 @@ import tensorflow as tf
 from click.testing import CliRunner
 
 import cli
-from bsattack import cifar_data, data, datasets, models
+from bsattack import cifar_data, data, datasets, models, paths
 from bsattack.errors import BsattackError
+from bsattack.shifts import BlindSpot
 from cifar_synthetic import numpy_forward, python_batch_bytes, write_dataset
 from conftest import FIXTURES
 from madry_models import checkpoint as ckpt
@@ -206,7 +207,7 @@ def test_binary_errors(tmp_path):
 
 
 def test_missing_data_is_one_clear_line(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "project_data_dir", lambda dataset: str(tmp_path / "project"))
+    monkeypatch.setattr(paths, "DATA_DIR", str(tmp_path / "project"))
     monkeypatch.delenv(data.DATA_ENV, raising=False)
     with pytest.raises(BsattackError) as err:
         data.load("cifar10", str(tmp_path / "nowhere"), download=False)
@@ -277,7 +278,7 @@ def test_embed_command_caches_the_global_average_pool(synthetic_cifar, tmp_path)
     scaled = 0.9 * (test_x.astype(np.float64) / 255 - 0.5) + 0.5      # x' = αx + β in [-0.5, 0.5]
     for got, images in [(cached.get("train"), train_x / 255.0),
                         (cached.get("test"), test_x / 255.0),
-                        (cached.get("test", 0.9, 0.0), scaled)]:
+                        (cached.get("test", BlindSpot(0.9, 0.0)), scaled)]:
         np.testing.assert_allclose(got, numpy_forward(weights, images)[1], rtol=1e-4, atol=1e-5)
 
 

@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from bsattack import data
+from bsattack import data, paths
 from bsattack.errors import BsattackError
 
 
@@ -50,7 +50,7 @@ def test_madry_split_and_scaling(fixture_data_dir):
 
 
 def test_missing_data_names_places_and_fetch_command(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "PROJECT_ROOT", str(tmp_path))
+    monkeypatch.setattr(paths, "DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv(data.DATA_ENV, raising=False)
     with pytest.raises(BsattackError) as err:
         data.load("mnist", str(tmp_path / "nowhere"), download=False)
@@ -59,6 +59,6 @@ def test_missing_data_names_places_and_fetch_command(tmp_path, monkeypatch):
 
 
 def test_env_variable_and_folder_aliases(fixture_data_dir, monkeypatch, tmp_path):
-    monkeypatch.setattr(data, "PROJECT_ROOT", str(tmp_path))
+    monkeypatch.setattr(paths, "DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv(data.DATA_ENV, fixture_data_dir)
     assert data.locate("fashion") == os.path.join(fixture_data_dir, "fashion")

@@ -125,8 +125,7 @@ def test_figures_command_on_fixtures(tmp_path, fixture_data_dir, small_checkpoin
     split = small_split("mnist")
     records = run_blindspot("mnist", small_checkpoint("mnist"), ORIGINAL, PGDSettings(steps=5),
                             100, split=split, cache_dir=str(tmp_path / "cache"))
-    emb = Embeddings("mnist", small_checkpoint("fashion"), split, tmp_path / "cache",
-                     show_progress=False)
+    emb = Embeddings("mnist", small_checkpoint("fashion"), split, tmp_path / "cache")
     ref_d = sklearn_knn(emb.get("test"), emb.get("train"))[0].mean(axis=1)
     rows = read_csv(out / "figure1b_mnist_nat.csv")
     np.testing.assert_array_equal([int(r["test_images"]) for r in rows],

@@ -79,7 +79,7 @@ def test_class_divergences_are_cached_per_setting(small_checkpoint, small_split,
     from bsattack import measures
     from bsattack.embed import Embeddings
     emb = Embeddings("mnist", small_checkpoint("mnist"), small_split("mnist"), tmp_path,
-                     echo=lambda m: None, show_progress=False)
+                     echo=lambda m: None)
     quiet = {"grid": 10, "echo": lambda m: None}
     first = measures.class_divergences(emb, per_class=15, **quiet)
     other = measures.class_divergences(emb, per_class=25, **quiet)

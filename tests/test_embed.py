@@ -10,6 +10,7 @@ from bsattack import models
 from bsattack.embed import Embeddings, group_name
 from bsattack.errors import BsattackError
 from bsattack.h5store import H5Store
+from bsattack.shifts import BlindSpot
 from madry_models import checkpoint as ckpt
 
 
@@ -19,7 +20,7 @@ def mnist(small_checkpoint, small_split, tmp_path):
 
     def make(checkpoint=None):
         return Embeddings("mnist", checkpoint or small_checkpoint("mnist"), small_split("mnist"),
-                          cache_dir=tmp_path, echo=messages.append, show_progress=False)
+                          cache_dir=tmp_path, echo=messages.append)
     return make, messages
 
 
@@ -35,16 +36,16 @@ def test_embedding_times_last_layer_gives_reference_logits(mnist, small_checkpoi
 
 def test_transformed_split_is_the_network_on_scaled_images(mnist, small_checkpoint, small_split):
     make, _ = mnist
-    got = make().get("test", alpha=0.7, beta=0.1)
+    got = make().get("test", BlindSpot(0.7, 0.1))
     scaled01 = 0.7 * (small_split("mnist").test_x.astype(np.float64) - 0.5) + 0.1 + 0.5
     graph = tf.Graph()
     with graph.as_default(), models.new_session(graph) as sess:
         model = models.load(sess, "mnist", small_checkpoint("mnist"))
         want = sess.run(model.embedding, {model.x01: scaled01.astype(np.float32)})
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
-    assert group_name("test", 0.7, 0.1) == "test-alpha0.7-beta0.1"
+    assert group_name("test", BlindSpot(0.7, 0.1)) == "test-alpha0.7-beta0.1"
     with pytest.raises(BsattackError, match="beta"):
-        make().get("test", alpha=0.9, beta=0.2)
+        make().get("test", BlindSpot(0.9, 0.2))
 
 
 def test_second_call_reads_the_cache(mnist, monkeypatch):
@@ -63,7 +64,7 @@ def test_cache_of_another_checkpoint_is_rebuilt(mnist, small_checkpoint, small_s
     got = make(small_checkpoint("fashion")).get("test")
     assert any("another checkpoint" in m for m in messages)
     fresh = Embeddings("mnist", small_checkpoint("fashion"), small_split("mnist"),
-                       cache_dir=tmp_path / "fresh", show_progress=False).get("test")
+                       cache_dir=tmp_path / "fresh").get("test")
     np.testing.assert_array_equal(got, fresh)
     assert not np.array_equal(got, mine_values)
 

@@ -21,7 +21,7 @@ import tensorflow as tf
 from click.testing import CliRunner
 
 import cli
-from bsattack import data, datasets, fetch, manifest, models
+from bsattack import data, datasets, fetch, manifest, models, paths
 from bsattack.errors import BsattackError
 from conftest import FIXTURE_VALIDATION_SIZE, ROOT
 
@@ -323,7 +323,7 @@ def test_offline_data_errors(fixture_data_dir, tmp_path, monkeypatch):
     fake_mnist_spec(monkeypatch, fixture_data_dir, closed_port_url())
     result = run(["fetch-data", "mnist", "--dest", tmp_path / "d"], tmp_path, monkeypatch)
     assert result.exit_code == 1 and "offline or host unreachable" in result.output
-    monkeypatch.setattr(data, "project_data_dir", lambda dataset: str(tmp_path / "project"))
+    monkeypatch.setattr(paths, "DATA_DIR", str(tmp_path / "project"))
     monkeypatch.delenv(data.DATA_ENV, raising=False)
     with pytest.raises(BsattackError) as err:
         data.load("mnist", echo=lambda *_: None)
@@ -335,17 +335,19 @@ def test_offline_data_errors(fixture_data_dir, tmp_path, monkeypatch):
 def test_default_checkpoint_is_downloaded_when_missing(monkeypatch, tmp_path):
     """A manifest name that is not in checkpoints/ is fetched (with a notice); a failed
     download names the fetch command."""
-    from bsattack import manifest, options
+    from bsattack import manifest
     from bsattack.errors import BsattackError
-    monkeypatch.setattr(options, "CHECKPOINTS_DIR", str(tmp_path))
+    monkeypatch.setattr(manifest, "CHECKPOINTS_DIR", str(tmp_path))
     fetched = []
     monkeypatch.setattr(manifest, "fetch_checkpoint",
                         lambda name: fetched.append(name) or str(tmp_path / name))
-    assert options.resolve_checkpoint("mnist") == str(tmp_path / "mnist_secret")
-    assert fetched == ["mnist_secret"]
+    notices = []
+    found = manifest.resolve_checkpoint("mnist", echo=notices.append)
+    assert found == str(tmp_path / "mnist_secret")
+    assert fetched == ["mnist_secret"] and "downloading" in notices[0]
 
     def offline(name):
         raise BsattackError("cannot download: offline")
     monkeypatch.setattr(manifest, "fetch_checkpoint", offline)
     with pytest.raises(BsattackError, match="fetch mnist_natural"):
-        options.resolve_checkpoint("mnist", natural=True)
+        manifest.resolve_checkpoint("mnist", natural=True)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from bsattack import models
-from bsattack.options import CHECKPOINTS_DIR, resolve_checkpoint
+from bsattack.manifest import resolve_checkpoint
+from bsattack.paths import CHECKPOINTS_DIR
 from madry_models import checkpoint as ckpt
 from madry_models.mnist import VARIABLE_NAMES, variable_shapes
 from test_model_checkpoint import numpy_forward

@@ -1,9 +1,9 @@
 """`accuracy`: natural test accuracy of a checkpoint."""
 import click
 
-from bsattack.options import (batch_size_option, checkpoint_option, data_dir_option,
-                              dataset_option, n_option, resolve_checkpoint,
-                              validation_size_option)
+from bsattack.commands.options import (batch_size_option, checkpoint_option, data_dir_option,
+                                       dataset_option, n_option, resolve_checkpoint,
+                                       validation_size_option)
 
 
 @click.command()

@@ -1,6 +1,7 @@
 """Beyond the paper: `blindspot-map` (the whole valid (α, β) region), `shifts` (other natural
 shift families), `detectability` (AUROC of the Eq. 2 distance per shift) and `countermeasure`
-(models trained with and without blind-spot augmentation, compared)."""
+(models trained with and without blind-spot augmentation, compared); the work is in
+:mod:`bsattack.pipelines.beyond`, the tables and figures in :mod:`bsattack.report`."""
 import os
 
 import click
@@ -8,13 +9,16 @@ import click
 from bsattack.commands.attack_options import (attack_option_names, attack_options,
                                                settings_from_options)
 from bsattack.commands.blindspot import header_lines
-from bsattack.errors import BsattackError
-from bsattack.options import (FiniteFloat, checkpoint_option, data_dir_option,
-                              resolve_checkpoint, validation_size_option)
-from bsattack.outputs import atomic_text, save_text
+from bsattack.commands.common import progressbar
+from bsattack.commands.options import (FiniteFloat, attacked_n_option, cache_dir_option,
+                                       checkpoint_option, data_dir_option, resolve_checkpoint,
+                                       validation_size_option)
+from bsattack.datasets import PAPER_N, PAPER_TABLE_DATASETS
+from bsattack.outputs import check_writable_dir
+from bsattack.paths import RESULTS_DIR
 
-OUT_DEFAULT = os.path.join("results", "beyond")
-dataset_choice = click.option("--dataset", type=click.Choice(["fashion", "mnist"]),
+OUT_DEFAULT = os.path.join(RESULTS_DIR, "beyond")
+dataset_choice = click.option("--dataset", type=click.Choice(PAPER_TABLE_DATASETS),
                               default="fashion", show_default=True)
 out_option = click.option("--out", type=click.Path(file_okay=False), default=OUT_DEFAULT,
                           show_default=True, help="Folder for the tables and figures.")
@@ -59,43 +63,34 @@ def shift_option(command):
 
 
 def _points(alpha_min, alpha_steps, beta_steps, alphas, beta_fractions):
-    from bsattack.report import blindspot_map
+    from bsattack.pipelines import beyond
     if alphas or beta_fractions:
-        return blindspot_map.grid(alphas or [alpha_min + (1 - alpha_min) * i / (alpha_steps - 1)
-                                             for i in range(alpha_steps)],
-                                  beta_fractions if beta_fractions is not None else [-1, 0, 1])
-    return blindspot_map.even_grid(alpha_min, alpha_steps, beta_steps)
+        return beyond.grid(alphas or [alpha_min + (1 - alpha_min) * i / (alpha_steps - 1)
+                                      for i in range(alpha_steps)],
+                           beta_fractions if beta_fractions is not None else [-1, 0, 1])
+    return beyond.even_grid(alpha_min, alpha_steps, beta_steps)
 
 
-def _settings(dataset, shift_specs, with_paper=True):
-    """The original, the paper's (α, β) points and the shifts."""
-    from bsattack.report.tables import paper_table
-    from bsattack.shifts import DEFAULT_SHIFTS, ORIGINAL, BlindSpot, parse
-    shifts = [parse(s) for s in shift_specs] if shift_specs else list(DEFAULT_SHIFTS)
-    paper = [BlindSpot(r["alpha"], r["beta"]) for r in paper_table(dataset)["rows"]
-             if (r["alpha"], r["beta"]) != (1.0, 0.0)] if with_paper else []
-    return [ORIGINAL] + paper + shifts
-
-
-def _map(dataset, path, points, attack, n, settings, split, cache_dir, out, stem, header, title):
+def _map(dataset, path, points, n, settings, split, cache_dir, out, stem, header, title):
+    from bsattack.pipelines import beyond
     from bsattack.report import blindspot_map
     os.makedirs(out, exist_ok=True)
     csv_path = os.path.join(out, stem + ".csv")
-    summaries = blindspot_map.run_map(
-        dataset, path, points, attack, n, settings, split, cache_dir, click.echo,
+    summaries = beyond.run_map(
+        dataset, path, points, n, settings, split, cache_dir, click.echo,
         on_point=lambda done: blindspot_map.write_csv(done, csv_path, header))
     png = blindspot_map.plot(summaries, dataset, os.path.join(out, stem + ".png"), title)
     click.echo(f"wrote {csv_path}, {png}")
     return summaries
 
 
-def _shifts(dataset, path, settings_list, attack, n, settings, split, cache_dir, out, stem, header,
+def _shifts(dataset, path, settings_list, n, settings, split, cache_dir, out, stem, header,
             accuracy_n):
+    from bsattack.pipelines import beyond
     from bsattack.report import shift_table
     os.makedirs(out, exist_ok=True)
-    summaries = shift_table.run_settings(dataset, path, settings_list, attack, n, settings, split,
-                                         cache_dir, click.echo,
-                                         min(accuracy_n, len(split.test_x)))
+    summaries = beyond.run_settings(dataset, path, settings_list, n, settings, split, cache_dir,
+                                    click.echo, min(accuracy_n, len(split.test_x)))
     rows = shift_table.shift_rows(summaries)
     shift_table.write_table(rows, os.path.join(out, stem), header)
     click.echo(f"wrote {os.path.join(out, stem)}.md/.csv")
@@ -108,7 +103,8 @@ ATTACK_KEYS = tuple(attack_option_names())
 def experiment_options(with_checkpoint=True):
     """Data set, attack budget, checkpoint, data and output options of every command here."""
     def apply(command):
-        decorators = [dataset_choice, attack_options(default_attack="pgd")]
+        decorators = [dataset_choice, attacked_n_option(PAPER_N), cache_dir_option,
+                      attack_options(default_attack="pgd")]
         decorators += [checkpoint_option] if with_checkpoint else []
         decorators += [data_dir_option, validation_size_option, out_option]
         for decorator in reversed(decorators):
@@ -121,7 +117,6 @@ def _prepare(opts):
     """(attack settings, resolved checkpoint or None, data split) from the shared options;
     the output and cache folders are checked first."""
     from bsattack import data
-    from bsattack.outputs import check_writable_dir
     check_writable_dir(opts["out"], f"--out {opts['out']}")
     check_writable_dir(opts["cache_dir"], f"--cache-dir {opts['cache_dir']}")
     settings = settings_from_options({k: opts[k] for k in ATTACK_KEYS})
@@ -143,7 +138,7 @@ def blindspot_map_command(**o):
     dataset, attack, n = o["dataset"], o["attack"], o["n"]
     click.echo(f"{len(points)} grid points × first {n} test images ({attack})")
     header = header_lines(path, n, settings) + [f"grid: {len(points)} (α, β) points"]
-    _map(dataset, path, points, attack, n, settings, split, o["cache_dir"], o["out"],
+    _map(dataset, path, points, n, settings, split, o["cache_dir"], o["out"],
          f"blindspot_map_{dataset}_{attack}", header,
          f"{dataset}, {os.path.basename(path.rstrip(os.sep))} (stand-in checkpoint), "
          f"{attack}, N={n}")
@@ -155,8 +150,9 @@ def blindspot_map_command(**o):
 def shifts_command(**o):
     """Accuracy and success at ε under other natural shifts (gamma, blur, translation,
     rotation, inversion) and the paper's (α, β) points; which are blind spots."""
+    from bsattack.pipelines import beyond
     settings, path, split = _prepare(o)
-    _shifts(o["dataset"], path, _settings(o["dataset"], o["shift_specs"]), o["attack"], o["n"],
+    _shifts(o["dataset"], path, beyond.paper_settings(o["dataset"], o["shift_specs"]), o["n"],
             settings, split, o["cache_dir"], o["out"], f"shifts_{o['dataset']}_{o['attack']}",
             header_lines(path, o["n"], settings), o["accuracy_n"])
 
@@ -176,19 +172,20 @@ def detectability_command(**o):
     """AUROC of the Eq. 2 distance (adversarial and natural h) as a detector of each shift,
     next to the shift's rise in attack success (the paper's Figure 5, as numbers)."""
     from bsattack.detect import distance_aurocs
+    from bsattack.pipelines import beyond
     from bsattack.report import shift_table
     dataset = o["dataset"]
-    settings_list = _settings(dataset, o["shift_specs"])
+    settings_list = beyond.paper_settings(dataset, o["shift_specs"])
     settings, path, split = _prepare(o)
     extractors = {"adv": resolve_checkpoint(dataset, o["adv_extractor"] or o["checkpoint"]),
                   "nat": resolve_checkpoint(dataset, o["nat_extractor"], natural=True)}
-    summaries = shift_table.run_settings(dataset, path, settings_list, o["attack"], o["n"],
-                                         settings, split, o["cache_dir"], click.echo,
-                                         min(o["accuracy_n"], len(split.test_x)))
+    summaries = beyond.run_settings(dataset, path, settings_list, o["n"], settings, split,
+                                    o["cache_dir"], click.echo,
+                                    min(o["accuracy_n"], len(split.test_x)))
     rows = shift_table.shift_rows(summaries)
     for name, extractor in extractors.items():
         aurocs = distance_aurocs(dataset, extractor, split, settings_list, o["n_detect"], o["k"],
-                                 cache_dir=o["cache_dir"], echo=click.echo)
+                                 cache_dir=o["cache_dir"], echo=click.echo, progress=progressbar)
         for r in rows:
             r[f"auroc_{name}"] = aurocs.get(r["setting"], "")
     header = header_lines(path, o["n"], settings) + [
@@ -223,10 +220,12 @@ def _model(ctx, param, values):
 def countermeasure_command(**o):
     """Before/after table of blind-spot augmented training: natural accuracy (full test set),
     PGD robust accuracy, the blind-spot map and the shift families, per model."""
+    from bsattack.pipelines import beyond
+    from bsattack.report import countermeasure
     dataset, attack, n, out = o["dataset"], o["attack"], o["n"], o["out"]
     points = _points(o["alpha_min"], o["alpha_steps"], o["beta_steps"], o["alphas"],
                      o["beta_fractions"])
-    settings_list = _settings(dataset, o["shift_specs"], with_paper=False)
+    settings_list = beyond.paper_settings(dataset, o["shift_specs"], with_paper=False)
     settings, _, split = _prepare(o)
     stem_all = os.path.join(out, f"countermeasure_{dataset}_{attack}")
     rows = []
@@ -234,51 +233,12 @@ def countermeasure_command(**o):
         path = resolve_checkpoint(dataset, spec)
         header = header_lines(path, n, settings)
         stem = f"countermeasure_{dataset}_{name}"
-        summaries = _map(dataset, path, points, attack, n, settings, split, o["cache_dir"], out,
+        summaries = _map(dataset, path, points, n, settings, split, o["cache_dir"], out,
                          stem + "_map", header, f"{dataset}, {name} ({spec}), {attack}, N={n}")
-        shift_rows = _shifts(dataset, path, settings_list, attack, n, settings, split,
+        shift_rows = _shifts(dataset, path, settings_list, n, settings, split,
                              o["cache_dir"], out, stem + "_shifts", header, o["accuracy_n"])
-        rows.append(_countermeasure_row(name, spec, dataset, path, split, summaries, shift_rows))
+        rows.append(beyond.countermeasure_row(name, spec, dataset, path, split, summaries,
+                                              shift_rows))
         common = [h for h in header if not h.startswith("checkpoint:")]
-        _write_countermeasure(rows, stem_all, common + [f"map grid: {len(points)} (α, β) points"])
+        countermeasure.write(rows, stem_all, common + [f"map grid: {len(points)} (α, β) points"])
     click.echo(f"wrote {stem_all}.md/.csv")
-
-
-def _countermeasure_row(name, spec, dataset, path, split, summaries, shift_rows):
-    from bsattack import models
-    from bsattack.report import shift_table
-    base = next(s for s in summaries if (s["alpha"], s["beta"]) == (1.0, 0.0))
-    shifted = [s for s in summaries if s["alpha"] < 1]
-    if not shifted:
-        raise BsattackError("the countermeasure map needs grid points with α < 1")
-    mean = lambda key: sum(s[key] for s in shifted) / len(shifted)   # noqa: E731
-    worst = max(shifted, key=lambda s: s["success_eps"])
-    blind = shift_table.family_verdicts(shift_rows)
-    return {"model": name, "checkpoint": spec,
-            "natural_accuracy_10k": models.accuracy(dataset, path, split.test_x, split.test_y),
-            "accuracy_n": base["accuracy"], "success_eps": base["success_eps"],
-            "robust_accuracy": base["accuracy"] * (1 - base["success_eps"]),
-            "map_mean_accuracy": mean("accuracy"), "map_mean_success_eps": mean("success_eps"),
-            "map_mean_success_alpha_eps": mean("success_alpha_eps"),
-            "map_worst": f"{100 * worst['success_eps']:.1f} at α={worst['alpha']:g} "
-                         f"β={worst['beta']:g}",
-            "shift_blind_spots": "; ".join(f"{f}: {', '.join(v)}" for f, v in blind.items() if v)
-                                 or "none"}
-
-
-def _write_countermeasure(rows, stem, header):
-    import csv
-    columns = list(rows[0])
-    fmt = lambda v: f"{100 * v:.1f}" if isinstance(v, float) else str(v)   # noqa: E731
-    with atomic_text(stem + ".csv") as handle:
-        for line in header:
-            handle.write(f"# {line}\n")
-        writer = csv.DictWriter(handle, columns)
-        writer.writeheader()
-        writer.writerows({c: fmt(r[c]) for c in columns} for r in rows)
-    lines = [f"<!-- {line} -->" for line in header] + [
-        "", "Percentages; robust accuracy = accuracy × (1 − success at ε) on the first N test "
-            "images; map means over the grid points with α < 1.", "",
-        "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(fmt(r[c]) for c in columns) + " |" for r in rows]
-    save_text(stem + ".md", "\n".join(lines) + "\n")

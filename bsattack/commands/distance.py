@@ -1,25 +1,21 @@
 """Distance to the training set: `embed`, `distance` (Figures 1-3), `blindspot-histogram`
-(Figure 5), `kl` (Table 1) and `figures` (all of them for one data set).
+(Figure 5), `kl` (Table 1) and `figures` (all of them for one data set); the work is in
+:mod:`bsattack.pipelines.figures`.
 
 ``--checkpoint`` is always the adversarially trained model (the one attacked, and the feature
 extractor h of panel a); ``--natural-checkpoint`` the naturally trained one (h of panel b)."""
-import os
-import shlex
-import sys
-
 import click
 
 from bsattack import distance, divergence
-from bsattack.commands.attack_options import attack_options, settings_from_options
+from bsattack.commands.attack_options import (attack_option_names, attack_options,
+                                               settings_from_options)
+from bsattack.commands.common import command_line, progressbar
+from bsattack.commands.options import (SEED, FiniteFloat, attacked_n_option, batch_size_option,
+                                       cache_dir_option, checkpoint_option, data_dir_option,
+                                       dataset_option, validation_size_option)
 from bsattack.datasets import PAPER_N
-from bsattack.h5store import CACHE_DIR
-from bsattack.options import (SEED, FiniteFloat, checkpoint_option, data_dir_option,
-                              dataset_option, resolve_checkpoint, validation_size_option)
 from bsattack.outputs import check_writable_dir
-
-FIGURE_NUMBER = {"mnist": 1, "fashion": 2, "cifar10": 3}
-# Figure 5 of the paper: the scaled test set shown for each data set
-FIGURE5_TRANSFORM = {"mnist": (0.7, 0.0), "fashion": (0.9, 0.0)}
+from bsattack.paths import RESULTS_DIR
 
 natural_checkpoint_option = click.option(
     "--natural-checkpoint", type=str, default=None,
@@ -29,7 +25,7 @@ extractor_option = click.option(
     default=["adv", "nat"], show_default=True,
     help="Feature extractor h: adversarially or naturally trained model (repeatable).")
 out_dir_option = click.option("--out", "out_dir", type=click.Path(file_okay=False),
-                              default="results", show_default=True, help="Output folder.")
+                              default=RESULTS_DIR, show_default=True, help="Output folder.")
 k_option = click.option("--k", type=click.IntRange(min=1), default=distance.DEFAULT_K,
                         show_default=True, help="Nearest training points averaged in D (Eq. 2).")
 p_option = click.option("--p", type=FiniteFloat(min=1), default=distance.DEFAULT_P,
@@ -61,59 +57,13 @@ tsne_seed_option = click.option("--tsne-seed", type=SEED, default=0, show_defaul
                                 help="Seed of t-SNE and of the per-class subsample.")
 
 
-def command_line():
-    return "python cli.py " + shlex.join(sys.argv[1:])
-
-
-class Context:
-    """Checkpoints, data, embeddings and attack settings of one data set, opened once."""
-
-    def __init__(self, dataset, checkpoint, natural_checkpoint, data_dir, validation_size,
-                 cache_dir=CACHE_DIR, batch_size=500, attack=None, n=None, **budget):
-        from bsattack import data
-        if cache_dir:
-            check_writable_dir(cache_dir, f"--cache-dir {cache_dir}")
-        self.dataset, self.cache_dir, self.batch_size = dataset, cache_dir, batch_size
-        self.attack_name, self.n = attack, n
-        self.settings = (settings_from_options({"attack": attack, "batch_size": batch_size,
-                                                **budget}) if attack else None)
-        self.checkpoints = {"adv": resolve_checkpoint(dataset, checkpoint),
-                            "nat": resolve_checkpoint(dataset, natural_checkpoint, natural=True)}
-        self.split = data.load(dataset, data_dir, validation_size, echo=click.echo)
-        self._embeddings = {}
-
-    def embeddings(self, extractor):
-        from bsattack.embed import Embeddings
-        if extractor not in self._embeddings:
-            self._embeddings[extractor] = Embeddings(
-                self.dataset, self.checkpoints[extractor], self.split, self.cache_dir,
-                self.batch_size, echo=click.echo)
-        return self._embeddings[extractor]
-
-    def describe(self, extractor):
-        digest = self.embeddings(extractor).file_key["checkpoint_sha256"]
-        return f"extractor h: {self.checkpoints[extractor]} (sha256 {digest[:16]})"
-
-    def attack(self):
-        """Per-image results of the attack on the first n original test images (cached by
-        :func:`bsattack.experiment.run_blindspot`, shared with `blindspot` / `tables`)."""
-        from bsattack.experiment import run_blindspot
-        return run_blindspot(self.dataset, self.checkpoints["adv"], settings=self.settings,
-                             n=self.n, split=self.split,
-                             cache_dir=self.cache_dir, echo=click.echo)
-
-
 def context_options(func):
-    """Data set, both checkpoints, data and the attack (its options as in `blindspot`)."""
+    """Data set, both checkpoints, data, cache and the attack (its options as in
+    `blindspot`)."""
     func = attack_options(func)
     for option in reversed([dataset_option(), checkpoint_option, natural_checkpoint_option,
-                            data_dir_option, validation_size_option,
-                            click.option("--n", "n", type=click.IntRange(min=1),
-                                         default=PAPER_N, show_default=True,
-                                         help="Attack the first N test images."),
-                            click.option("--cache-dir", type=click.Path(file_okay=False),
-                                         default=CACHE_DIR, show_default=True,
-                                         help="Per-image results and embeddings (resumable).")]):
+                            data_dir_option, validation_size_option, attacked_n_option(PAPER_N),
+                            cache_dir_option]):
         func = option(func)
     return func
 
@@ -121,106 +71,25 @@ def context_options(func):
 def embedding_options(func):
     """Data set, both checkpoints, data, cache folder and batch size."""
     for option in reversed([dataset_option(), checkpoint_option, natural_checkpoint_option,
-                            data_dir_option, validation_size_option,
-                            click.option("--cache-dir", type=click.Path(file_okay=False),
-                                         default=CACHE_DIR, show_default=True,
-                                         help="Folder of the HDF5 caches."),
-                            click.option("--batch-size", type=click.IntRange(min=1), default=500,
-                                         show_default=True, help="Images per session.run.")]):
+                            data_dir_option, validation_size_option, cache_dir_option,
+                            batch_size_option]):
         func = option(func)
     return func
 
 
-def _xlabel(k, p):
-    return f"D: mean l{p:g} distance to the {k} nearest training embeddings"
-
-
-def _panel(extractor):
-    return "a" if extractor == "adv" else "b"
-
-
-def distance_figures(ctx, extractors, k, p, out_dir, header):
-    """Figures 1-3: one panel per extractor; returns {extractor: Association}."""
-    from bsattack import measures
-    from bsattack.report import distance_figure
-    result = ctx.attack()
-    attack, n = ctx.attack_name, ctx.n
-    attacked, success = result.correct, result.success_eps
-    found = {}
-    for extractor in extractors:
-        all_d = measures.test_distances(ctx.embeddings(extractor), k=k, p=p)
-        d = all_d[result.index]
-        rows = distance_figure.bin_table(all_d, d, attacked, success)
-        assoc = distance_figure.association(d, attacked, success)
-        number = FIGURE_NUMBER.get(ctx.dataset, 0)
-        stem = os.path.join(out_dir, f"figure{number}{_panel(extractor)}_{ctx.dataset}_{extractor}")
-        title = (f"{ctx.dataset}, h = {'adversarially' if extractor == 'adv' else 'naturally'} "
-                 f"trained model ({os.path.basename(ctx.checkpoints[extractor])})")
-        note = (f"top: {attack.upper()} L∞ success at ε={result.eps:g} on the adversarially "
-                f"trained model, {assoc.attacked} correctly classified of the first {n} test "
-                f"images; Spearman ρ(D, success)={assoc.spearman:.3f}, AUROC={assoc.auroc:.3f}")
-        lines = header + [f"attack: {ctx.settings.describe()} on {ctx.checkpoints['adv']}, first "
-                          f"{n} test images, eps={result.eps:g}", ctx.describe(extractor),
-                          f"spearman(D, success)={assoc.spearman:.4f} (p={assoc.p_value:.2g}); "
-                          f"AUROC(D -> success)={assoc.auroc:.4f}"]
-        paths = distance_figure.write(stem, rows, title, note, _xlabel(k, p), lines)
-        click.echo(f"{ctx.dataset} {extractor}: {assoc.successes}/{assoc.attacked} attacked images "
-                   f"fooled; Spearman rho(D, success) = {assoc.spearman:.4f} "
-                   f"(p = {assoc.p_value:.2g}), AUROC = {assoc.auroc:.4f} -> {', '.join(paths)}")
-        found[extractor] = assoc
-    return found
-
-
-def histogram_figures(ctx, extractors, alpha, beta, k, p, out_dir, header):
-    """Figure 5: D of the original and the scaled test set, per extractor; returns AUROCs."""
-    from bsattack import detect, measures, transforms
-    from bsattack.report import blindspot_histogram
-    if alpha is None:
-        alpha, beta = FIGURE5_TRANSFORM.get(ctx.dataset, (0.9, 0.0))
-    alpha, beta = transforms.validate(alpha, beta)
-    found = {}
-    for extractor in extractors:
-        emb = ctx.embeddings(extractor)
-        original = measures.test_distances(emb, k=k, p=p)
-        scaled = measures.test_distances(emb, alpha, beta, k=k, p=p)
-        auc = detect.auroc(original, scaled)
-        stem = os.path.join(out_dir, f"figure5{_panel(extractor)}_{ctx.dataset}_{extractor}")
-        title = (f"{ctx.dataset}: D of the original vs the scaled test set (α={alpha:g}, "
-                 f"β={beta:g})\nh: {os.path.basename(ctx.checkpoints[extractor])}; "
-                 f"AUROC of D as a detector of the scaling: {auc:.3f}")
-        lines = header + [ctx.describe(extractor),
-                          f"AUROC(D detects the transform)={auc:.4f}; mean D original "
-                          f"{original.mean():.4f}, scaled {scaled.mean():.4f}"]
-        paths = blindspot_histogram.write(stem, original, scaled, alpha, beta, title,
-                                          _xlabel(k, p), lines)
-        click.echo(f"{ctx.dataset} {extractor} alpha={alpha:g} beta={beta:g}: mean D "
-                   f"{original.mean():.4f} -> {scaled.mean():.4f}, AUROC {auc:.4f} -> "
-                   f"{', '.join(paths)}")
-        found[extractor] = auc
-    return found
-
-
-def table1_row(ctx, per_class, grid, seed, tsne, perplexity, out_dir, header):
-    """Table 1 for one data set (K-L with the adversarially trained h), written as
-    table1_<dataset>.{md,csv}; returns the row."""
-    from bsattack import measures, models
-    from bsattack.report import table1
-    results = measures.class_divergences(ctx.embeddings("adv"), per_class, seed, tsne, grid,
-                                         perplexity, echo=click.echo)
-    summary = ctx.attack().summary()
-    accuracy = models.accuracy(ctx.dataset, ctx.checkpoints["adv"], ctx.split.test_x,
-                               ctx.split.test_y, ctx.batch_size)
-    row = table1.row(ctx.dataset, results, summary, accuracy, ctx.checkpoints["adv"])
-    lines = header + [f"K-L: t-SNE ({tsne}, perplexity {perplexity:g}, seed {seed}) of "
-                      f"{'all' if per_class is None else f'at most {per_class}'} train/test "
-                      f"points per class, KDE Scott, {grid}x{grid} grid",
-                      f"attack: {ctx.settings.describe()}",
-                      "per-class K-L: " + ", ".join(f"{r.label}:{r.kl.value:.4f}" for r in results)]
-    paths = table1.write(os.path.join(out_dir, f"table1_{ctx.dataset}"), [row], lines)
-    click.echo(f"{ctx.dataset}: avg K-L {row['avg_kl']} (paper {row['paper_avg_kl']}), success "
-               f"{row['success_pct']}% (paper {row['paper_success_pct']}%), accuracy "
-               f"{row['accuracy_pct']}% (paper {row['paper_accuracy_pct']}%) -> {', '.join(paths)}")
-    return row
+def _context(attack=None, batch_size=500, seed=0, out_dir=None, **opts):
+    """The pipeline's :class:`Context` from the options (the attack's as in `blindspot`),
+    after the output and cache folders are checked."""
+    from bsattack.pipelines.figures import Context
+    if out_dir:
+        check_writable_dir(out_dir, f"--out {out_dir}")
+    if opts.get("cache_dir"):
+        check_writable_dir(opts["cache_dir"], f"--cache-dir {opts['cache_dir']}")
+    budget = {k: opts.pop(k) for k in attack_option_names() if k in opts}
+    settings = (settings_from_options({"attack": attack, "batch_size": batch_size,
+                                       "seed": seed, **budget}) if attack else None)
+    return Context(**opts, batch_size=batch_size, attack=attack, settings=settings,
+                   echo=click.echo, progress=progressbar)
 
 
 @click.command()
@@ -228,7 +97,7 @@ def table1_row(ctx, per_class, grid, seed, tsne, perplexity, out_dir, header):
 @extractor_option
 def embed(extractors, **opts):
     """Compute (or check) the cached embeddings h(x) of the train and test sets."""
-    ctx = Context(**opts)
+    ctx = _context(**opts)
     for extractor in extractors:
         emb = ctx.embeddings(extractor)
         for part in ("train", "test"):
@@ -245,8 +114,9 @@ def embed(extractors, **opts):
 @out_dir_option
 def distance_command(extractors, k, p, out_dir, **opts):
     """Figures 1-3: attack success rate and histogram against the distance D (Eq. 2)."""
-    check_writable_dir(out_dir, f"--out {out_dir}")
-    distance_figures(Context(**opts), extractors, k, p, out_dir, [command_line()])
+    from bsattack.pipelines.figures import distance_figures
+    distance_figures(_context(out_dir=out_dir, **opts), extractors, k, p, out_dir,
+                     [command_line()])
 
 
 @click.command("blindspot-histogram")
@@ -259,8 +129,11 @@ def distance_command(extractors, k, p, out_dir, **opts):
 @out_dir_option
 def blindspot_histogram_command(extractors, alpha, beta, k, p, out_dir, **opts):
     """Figure 5: histograms of D for the original and the scaled test set, and their AUROC."""
-    check_writable_dir(out_dir, f"--out {out_dir}")
-    histogram_figures(Context(**opts), extractors, alpha, beta, k, p, out_dir, [command_line()])
+    from bsattack.pipelines.figures import histogram_figures
+    from bsattack.shifts import BlindSpot
+    transform = None if alpha is None else BlindSpot(alpha, beta)
+    histogram_figures(_context(out_dir=out_dir, **opts), extractors, transform, k, p, out_dir,
+                      [command_line()])
 
 
 @click.command()
@@ -273,9 +146,9 @@ def blindspot_histogram_command(extractors, alpha, beta, k, p, out_dir, **opts):
 @out_dir_option
 def kl(per_class, grid, tsne_seed, tsne, perplexity, out_dir, **opts):
     """Table 1 row: average K-L divergence (Eq. 3), attack success and test accuracy."""
-    check_writable_dir(out_dir, f"--out {out_dir}")
-    table1_row(Context(**opts), per_class, grid, tsne_seed, tsne, perplexity, out_dir,
-               [command_line()])
+    from bsattack.pipelines.figures import table1_row
+    table1_row(_context(out_dir=out_dir, **opts), per_class, grid, tsne_seed, tsne, perplexity,
+               out_dir, [command_line()])
 
 
 @click.command()
@@ -290,9 +163,9 @@ def kl(per_class, grid, tsne_seed, tsne, perplexity, out_dir, **opts):
 @out_dir_option
 def figures(k, p, per_class, grid, tsne_seed, tsne, perplexity, out_dir, **opts):
     """Figures 1-3 and 5 (both extractors) and the Table 1 row of one data set."""
-    check_writable_dir(out_dir, f"--out {out_dir}")
-    ctx = Context(**opts)
+    from bsattack.pipelines.figures import distance_figures, histogram_figures, table1_row
+    ctx = _context(out_dir=out_dir, **opts)
     header = [command_line()]
     distance_figures(ctx, ("adv", "nat"), k, p, out_dir, header)
-    histogram_figures(ctx, ("adv", "nat"), None, 0.0, k, p, out_dir, header)
+    histogram_figures(ctx, ("adv", "nat"), None, k, p, out_dir, header)
     table1_row(ctx, per_class, grid, tsne_seed, tsne, perplexity, out_dir, header)

@@ -4,7 +4,8 @@ import os
 import click
 
 from bsattack.datasets import DATASETS
-from bsattack.options import CHECKPOINTS_DIR
+from bsattack.commands.common import progressbar
+from bsattack.paths import CHECKPOINTS_DIR
 
 
 @click.command()
@@ -15,7 +16,7 @@ def fetch(name, dest):
     """Download checkpoint NAME (see 'cli.py checkpoints'), verify its SHA-256 and unpack it
     atomically; a no-op when it is already present."""
     from bsattack import manifest
-    manifest.fetch_checkpoint(name, dest, echo=click.echo)
+    manifest.fetch_checkpoint(name, dest, echo=click.echo, progress=progressbar)
 
 
 @click.command()
@@ -51,4 +52,4 @@ def fetch_data(name, dest):
     """Download data set NAME from its canonical mirror, checking each file's SHA-256; files
     already present with the right checksum are kept."""
     from bsattack import data
-    data.fetch_data(name, dest, echo=click.echo)
+    data.fetch_data(name, dest, echo=click.echo, progress=progressbar)

@@ -1,5 +1,6 @@
 """`reproduce`: every table and figure of the paper (and the leaderboard comparison) into one
-folder, by invoking the project's own commands with one set of sizes.
+folder, by invoking the project's own commands (looked up by name in the CLI group, so this
+module imports no other command module) with one set of sizes.
 
 Each step's outputs carry the command line that made them; the cached per-image results
 (cache/) make a rerun resume where an interrupted one stopped, and a full run reuses none of
@@ -10,8 +11,10 @@ from dataclasses import dataclass
 
 import click
 
-from bsattack.options import data_dir_option, validation_size_option
+from bsattack.commands.options import data_dir_option, validation_size_option
+from bsattack.datasets import DATASETS, PAPER_TABLE_DATASETS, get_spec
 from bsattack.outputs import check_writable_dir
+from bsattack.paths import RESULTS_DIR
 
 
 @dataclass(frozen=True)
@@ -29,41 +32,50 @@ FULL = Sizes(table_n=2000, per_class=0, leaderboard_n=0, leaderboard_restarts=10
 QUICK = Sizes(table_n=200, per_class=150, leaderboard_n=200, leaderboard_restarts=1)
 
 
+def checkpoint_options(command):
+    """``--NAME-checkpoint`` and ``--NAME-natural-checkpoint`` for every data set reproduced."""
+    for name in reversed(PAPER_TABLE_DATASETS):
+        spec = DATASETS[name]
+        command = click.option(f"--{name}-natural-checkpoint", default=spec.natural_checkpoint,
+                               show_default=True)(command)
+        command = click.option(f"--{name}-checkpoint", default=spec.default_checkpoint,
+                               show_default=True,
+                               help=f"Adversarially trained {name} model.")(command)
+    return command
+
+
 @click.command()
 @click.option("--quick", is_flag=True,
               help="Small sizes (200 images per setting); results go to <out>/quick.")
-@click.option("--datasets", default="mnist,fashion", show_default=True,
+@click.option("--datasets", default=",".join(PAPER_TABLE_DATASETS), show_default=True,
               help="Comma-separated data sets to reproduce.")
-@click.option("--mnist-checkpoint", default="mnist_secret", show_default=True,
-              help="Adversarially trained MNIST model (the paper: the challenge's secret one).")
-@click.option("--mnist-natural-checkpoint", default="mnist_natural", show_default=True)
-@click.option("--fashion-checkpoint", default="fashion_adv", show_default=True)
-@click.option("--fashion-natural-checkpoint", default="fashion_nat", show_default=True)
+@checkpoint_options
 @data_dir_option
 @validation_size_option
-@click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), default=RESULTS_DIR, show_default=True)
 @click.option("--skip-leaderboard", is_flag=True, help="Leave out the leaderboard comparison.")
 @click.pass_context
-def reproduce(ctx, quick, datasets, mnist_checkpoint, mnist_natural_checkpoint,
-              fashion_checkpoint, fashion_natural_checkpoint, data_dir, validation_size, out,
-              skip_leaderboard):
+def reproduce(ctx, quick, datasets, data_dir, validation_size, out, skip_leaderboard,
+              **checkpoint_args):
     """Tables 1-3, Figures 1, 2, 4, 5 and the MNIST leaderboard comparison, in one go."""
-    from bsattack.commands.blindspot import tables
-    from bsattack.commands.challenge import leaderboard
-    from bsattack.commands.distance import figures
+    root = ctx.find_root()
+    tables, figures, leaderboard = (root.command.get_command(root, name)
+                                    for name in ("tables", "figures", "leaderboard"))
     sizes = QUICK if quick else FULL
     out = os.path.join(out, "quick") if quick else out
     check_writable_dir(out, f"--out {out}")
-    checkpoints = {"mnist": (mnist_checkpoint, mnist_natural_checkpoint),
-                   "fashion": (fashion_checkpoint, fashion_natural_checkpoint)}
+    checkpoints = {name: (checkpoint_args[f"{name}_checkpoint"],
+                          checkpoint_args[f"{name}_natural_checkpoint"])
+                   for name in PAPER_TABLE_DATASETS}
     names = [name.strip() for name in datasets.split(",") if name.strip()]
     for name in names:
         if name not in checkpoints:
-            raise click.BadParameter(f"'{name}' (reproduce knows mnist, fashion)",
+            known = ", ".join(PAPER_TABLE_DATASETS)
+            raise click.BadParameter(f"'{name}' (reproduce knows {known})",
                                      param_hint="--datasets")
     for name in names:
         adv, nat = checkpoints[name]
-        click.echo(f"== {name}: Table {'2' if name == 'mnist' else '3'} (C&W L∞, PGD-100, "
+        click.echo(f"== {name}: Table {get_spec(name).paper.table} (C&W L∞, PGD-100, "
                    f"worst case)")
         common = dict(dataset=name, checkpoint=adv, data_dir=data_dir,
                       validation_size=validation_size, out=out)

@@ -1,8 +1,9 @@
 """`train`: Madry adversarial (or natural) training; `export-weights`: a slot-free copy."""
 import click
 
-from bsattack.options import (FiniteFloat, data_dir_option, dataset_option, resolve_checkpoint,
-                              seed_option, validation_size_option)
+from bsattack.commands.common import progressbar
+from bsattack.commands.options import (FiniteFloat, data_dir_option, dataset_option,
+                                       resolve_checkpoint, seed_option, validation_size_option)
 
 
 def _widths(ctx, param, value):
@@ -60,7 +61,8 @@ def train(dataset, eps, out, steps, k, a, batch_size, lr, seed, save_every, resu
         augment=augment,
         **({"widths": widths} if widths else {}))
     init_from = resolve_checkpoint(dataset, init_from) if init_from else None
-    training.train(settings, out, data_dir, resume=resume, init_from=init_from, echo=click.echo)
+    training.train(settings, out, data_dir, resume=resume, init_from=init_from, echo=click.echo,
+                   progress=progressbar)
 
 
 @click.command("export-weights")

@@ -1,79 +1,28 @@
-"""The blind-spot map: accuracy and attack success at ε and α·ε over a dense (α, β) grid of the
-whole valid region of x' = αx + β (paper §3.3: 0 < α ≤ 1, |β| ≤ (1 − α)/2), where the paper
-samples six points per data set.
+"""The blind-spot map drawn from its summaries (computed by
+:func:`bsattack.pipelines.beyond.run_map`): accuracy and attack success at ε and α·ε over a
+dense (α, β) grid of the whole valid region of x' = αx + β (paper §3.3: 0 < α ≤ 1,
+|β| ≤ (1 − α)/2), as CSV and as three heat-maps with the paper's points circled.
 
-The grid is α × (β as a fraction of its limit): β = f·(1 − α)/2 for fractions f ∈ [-1, 1], so
-every point is valid, the edges β = ±(1 − α)/2 are on it (the paper's β ≠ 0 points sit on the
-upper edge), and α = 1 contributes the single point β = 0.  Every point runs through
-:func:`bsattack.experiment.run_blindspot` (cached per image, so the map resumes and shares
-points with ``tables``/``blindspot``), and the CSV is rewritten after each point.
-
-Public API: ``grid(alphas, fractions)``, ``even_grid(alpha_min, alpha_steps, beta_steps)``,
-``run_map(...)`` -> summaries, ``write_csv``, ``plot(summaries, dataset, path)``.
+Public API: ``write_csv(summaries, path, header)``, ``plot(summaries, dataset, path)``.
 """
-import csv
-
 import numpy as np
 
-from bsattack.errors import BsattackError
-from bsattack.experiment import run_blindspot
-from bsattack.outputs import atomic_text, save_figure
+from bsattack.outputs import save_figure
+from bsattack.report import csvfile
 from bsattack.report.tables import paper_table
-from bsattack.shifts import BlindSpot
-from bsattack.transforms import validate
 
-DIGITS = 6     # α, β rounded so that grid points equal the paper's (e.g. 0.9, 0.05) exactly
+RATES = ("accuracy", "success_eps", "success_alpha_eps")
 CSV_COLUMNS = ["alpha", "beta", "beta_fraction", "n", "accuracy", "attacked", "success_eps",
                "success_alpha_eps", "eps", "alpha_eps"]
 
 
-def grid(alphas, fractions):
-    """Sorted, de-duplicated valid (α, β, fraction) points: β = fraction·(1 − α)/2."""
-    points = {}
-    for alpha in alphas:
-        if not 0 < alpha <= 1:
-            raise BsattackError(f"grid alpha {alpha:g} is outside (0, 1]")
-        for f in fractions:
-            if not -1 <= f <= 1:
-                raise BsattackError(f"beta fraction {f:g} is outside [-1, 1]")
-            a = round(float(alpha), DIGITS)
-            b = round(f * (1.0 - a) / 2.0, DIGITS) + 0.0     # + 0.0 turns -0.0 into 0.0
-            validate(a, b)
-            points.setdefault((a, b), 0.0 if a == 1 else float(f))
-    return [(a, b, f) for (a, b), f in sorted(points.items())]
-
-
-def even_grid(alpha_min=0.6, alpha_steps=9, beta_steps=5):
-    """α evenly from ``alpha_min`` to 1; β fractions evenly over [-1, 1] (odd: includes 0)."""
-    if alpha_steps < 2 or beta_steps < 1:
-        raise BsattackError("the map needs --alpha-steps >= 2 and --beta-steps >= 1")
-    fractions = np.linspace(-1, 1, beta_steps) if beta_steps > 1 else [0.0]
-    return grid(np.linspace(alpha_min, 1.0, alpha_steps), fractions)
-
-
-def run_map(dataset, checkpoint, points, attack, n, settings, split, cache_dir, echo,
-            on_point=None):
-    """Summaries (``BlindspotResult.summary()`` + ``beta_fraction``) of every grid point."""
-    summaries = []
-    for i, (alpha, beta, fraction) in enumerate(points):
-        echo(f"[{i + 1}/{len(points)}] α={alpha:g} β={beta:g}")
-        result = run_blindspot(dataset, checkpoint, BlindSpot(alpha, beta), settings, n,
-                               split=split, cache_dir=cache_dir, echo=echo)
-        summaries.append({**result.summary(), "beta_fraction": fraction})
-        if on_point is not None:
-            on_point(summaries)
-    return summaries
+def _cell(column, value):
+    return f"{value:.4f}" if column in RATES else value
 
 
 def write_csv(summaries, path, header):
-    with atomic_text(path) as handle:
-        for line in header:
-            handle.write(f"# {line}\n")
-        writer = csv.DictWriter(handle, CSV_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for s in summaries:
-            writer.writerow({**s, **{k: f"{s[k]:.4f}" for k in
-                                     ("accuracy", "success_eps", "success_alpha_eps")}})
+    """The map's CSV (rates with 4 decimals), atomically."""
+    return csvfile.write_csv(path, summaries, CSV_COLUMNS, header, cell=_cell)
 
 
 def _cells(summaries, key):

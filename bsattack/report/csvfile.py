@@ -8,12 +8,15 @@ def _cell(value):
     return f"{value:.6g}" if isinstance(value, float) else value
 
 
-def write_csv(path, rows, columns, header=()):
+def write_csv(path, rows, columns, header=(), cell=None):
+    """``rows`` (dicts) as CSV with ``columns``, after ``#`` lines of ``header``; a cell is
+    ``cell(column, value)`` when given, else floats with 6 significant digits.  Atomic."""
     def write(handle):
         for line in header:
             handle.write(f"# {line}\n")
         writer = csv.DictWriter(handle, columns, lineterminator="\n")
         writer.writeheader()
-        writer.writerows({c: _cell(r[c]) for c in columns} for r in rows)
+        writer.writerows({c: cell(c, r.get(c, "")) if cell else _cell(r[c]) for c in columns}
+                         for r in rows)
     write_atomic(path, write, mode="w")
     return path

@@ -1,72 +1,26 @@
-"""The shift-family table: accuracy and attack success at ε for every setting (the paper's
-x' = αx + β points and the :mod:`bsattack.shifts` families), each against the original test
-set, with the blind-spot verdict, and optionally the detectability of each setting
-(:mod:`bsattack.detect`) next to its rise in success.
+"""The shift-family table, from the summaries of
+:func:`bsattack.pipelines.beyond.run_settings`: accuracy and attack success at ε for every
+setting (the paper's x' = αx + β points and the :mod:`bsattack.shifts` families), each against
+the original test set, with the blind-spot verdict, and optionally the detectability of each
+setting (:mod:`bsattack.detect`) next to its rise in success.
 
-Accuracy is measured on the first ``accuracy_n`` test images (a forward pass, so it can use
-many more images than the attack; default: the attacked N).
 A setting is a **blind spot** when its accuracy stays within 1 point of the original's and its
 success at ε rises by more than two standard errors of the difference of the two rates
 (pooled two-proportion standard error over the attacked images), so noise on N images is not
 read as a rise.  A family is a blind-spot family when at least one of its strengths is.
 
-Public API: ``run_settings(...)`` -> summaries, ``shift_rows(summaries)``,
-``family_verdicts(rows)``, ``write_table(rows, stem, header, extra_columns)``.
+Public API: ``shift_rows(summaries)``, ``family_verdicts(rows)``,
+``write_table(rows, stem, header, extra_columns)``.
 """
-import csv
 import math
 
-import numpy as np
-import tensorflow as tf
-
-from bsattack import models
-from bsattack.experiment import run_blindspot
-from bsattack.outputs import atomic_text, save_text
-from bsattack.shifts import BlindSpot, Shift
-from bsattack.transforms import to_01, to_pm
+from bsattack.outputs import save_text
+from bsattack.report.csvfile import write_csv
 
 ACCURACY_TOLERANCE = 0.01       # "within 1 point of the original"
 RISE_SIGMAS = 2.0
 COLUMNS = ["setting", "family", "strength", "accuracy", "accuracy_n", "accuracy_change",
            "attacked", "success_eps", "success_rise", "rise_se", "blind_spot", "why"]
-
-
-def accuracies(dataset, checkpoint, settings, images01, labels, batch_size=500):
-    """{name: accuracy} of ``checkpoint`` on each setting's (a :mod:`bsattack.shifts`
-    transform) shifted ``images01``, in one session."""
-    graph = tf.compat.v1.Graph()
-    out = {}
-    with graph.as_default(), models.new_session(graph) as sess:
-        model = models.load(sess, dataset, checkpoint)
-        for s in settings:
-            x = to_01(s(to_pm(images01)))
-            predictions = models.run_batched(sess, model.predictions, model.x01, x, batch_size)
-            out[s.name] = float(np.mean(predictions == labels))
-    return out
-
-
-def strength(setting):
-    """The table's strength cell: a :class:`bsattack.shifts.Shift`'s strength, else ''."""
-    return f"{setting.strength:g}" if isinstance(setting, Shift) else ""
-
-
-def run_settings(dataset, checkpoint, settings, attack, n, attack_settings, split, cache_dir,
-                 echo, accuracy_n=None):
-    """{label: summary} of every setting (the original first), through ``run_blindspot``;
-    ``accuracy`` (and ``accuracy_n``) from the first ``accuracy_n`` test images when given."""
-    big = (accuracies(dataset, checkpoint, settings, split.test_x[:accuracy_n],
-                      split.test_y[:accuracy_n]) if accuracy_n else {})
-    out = {}
-    for i, s in enumerate(settings):
-        echo(f"[{i + 1}/{len(settings)}] {dataset} {s.name}")
-        result = run_blindspot(dataset, checkpoint, s, attack_settings, n, split=split,
-                               cache_dir=cache_dir, echo=echo)
-        summary = result.summary()
-        if big:
-            summary.update(accuracy=big[s.name], accuracy_attacked_n=summary["accuracy"])
-        out[s.name] = {**summary, "setting": s.name, "family": s.family,
-                       "strength": strength(s), "accuracy_n": accuracy_n or n}
-    return out
 
 
 def _rise_se(p0, n0, p1, n1):
@@ -126,13 +80,7 @@ def _fmt(key, value):
 def write_table(rows, stem, header, extra_columns=()):
     """``stem``.md (with the family verdicts) and ``stem``.csv; percentages in points."""
     columns = COLUMNS + list(extra_columns)
-    with atomic_text(stem + ".csv") as handle:
-        for line in header:
-            handle.write(f"# {line}\n")
-        writer = csv.DictWriter(handle, columns, extrasaction="ignore")
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({c: _fmt(c, r.get(c, "")) for c in columns})
+    write_csv(stem + ".csv", rows, columns, header, cell=_fmt)
     lines = [f"<!-- {line} -->" for line in header] + [
         "", "Percentages in points; a blind spot = accuracy within 1 point of the original and "
             f"success at ε up by more than {RISE_SIGMAS:g} standard errors.", "",

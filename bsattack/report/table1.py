@@ -1,11 +1,10 @@
 """Table 1 of the paper: average K-L divergence between training and test set (Eq. 3), attack
 success on the (untransformed) test set and test accuracy per data set, next to the paper's
 values (on the authors' models), as Markdown and CSV."""
-from bsattack.atomic import write_atomic
+from bsattack.outputs import save_text
+from bsattack.datasets import get_spec
 from bsattack.report.csvfile import write_csv
 
-# Table 1 of the paper: avg K-L, C&W success (%), accuracy (%)
-PAPER = {"fashion": (0.046, 6.4, 86.1), "mnist": (0.119, 9.7, 98.2), "cifar10": (0.571, 37.9, 87.0)}
 COLUMNS = ["dataset", "avg_kl", "kl_classes_converged", "success_pct", "attacked", "attack",
            "accuracy_pct", "paper_avg_kl", "paper_success_pct", "paper_accuracy_pct", "checkpoint"]
 TITLES = ["data", "avg K-L", "grid converged", "success %", "attacked", "attack", "accuracy %",
@@ -15,7 +14,7 @@ TITLES = ["data", "avg K-L", "grid converged", "success %", "attacked", "attack"
 def row(dataset, class_results, attack_summary, accuracy, checkpoint):
     """One row from the per-class :class:`ClassKL` list, a ``BlindspotResult.summary()`` at
     α=1, β=0 and the natural accuracy on the whole test set."""
-    kl, success, acc = PAPER.get(dataset, (None, None, None))
+    kl, success, acc = get_spec(dataset).paper.table1
     converged = sum(r.kl.converged for r in class_results)
     return {"dataset": dataset,
             "avg_kl": round(sum(r.kl.value for r in class_results) / len(class_results), 4),
@@ -39,5 +38,5 @@ def markdown(rows, header):
 def write(stem, rows, header):
     """``stem``.md and ``stem``.csv."""
     write_csv(stem + ".csv", rows, COLUMNS, header)
-    write_atomic(stem + ".md", lambda h: h.write(markdown(rows, header)), mode="w")
+    save_text(stem + ".md", markdown(rows, header))
     return stem + ".md", stem + ".csv"

@@ -1,0 +1,70 @@
+"""Click options shared by the commands (the checkpoint resolution behind ``--checkpoint`` is
+:func:`bsattack.manifest.resolve_checkpoint`).
+
+Every float option uses :class:`FiniteFloat` (NaN and ±inf refused at parse time, optional
+bounds as ``click.FloatRange``) and every seed :data:`SEED` (0 .. 2**32 - 1, numpy's range)."""
+import math
+
+import click
+
+from bsattack.datasets import DATASETS
+from bsattack.limits import SEED_MAX
+from bsattack.manifest import resolve_checkpoint  # noqa: F401  (the commands' one import)
+from bsattack.paths import CACHE_DIR
+
+
+class FiniteFloat(click.FloatRange):
+    """A float option that refuses NaN and ±inf; ``min``/``max``/``min_open``/``max_open`` as
+    in ``click.FloatRange`` (which lets NaN through: every comparison with NaN is false)."""
+
+    name = "float"
+
+    def convert(self, value, param, ctx):
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return super().convert(number, param, ctx)
+
+    def _describe_range(self):
+        return "finite" if self.min is None and self.max is None else super()._describe_range()
+
+
+SEED = click.IntRange(0, SEED_MAX)
+
+
+def dataset_option(default="mnist"):
+    return click.option("--dataset", type=click.Choice(sorted(DATASETS)), default=default,
+                        show_default=True, help="Data set (sets ε, model and data files).")
+
+
+checkpoint_option = click.option(
+    "--checkpoint", type=str, default=None,
+    help="Checkpoint directory or prefix, or a name from 'cli.py checkpoints' "
+         "[default: the data set's adversarially trained model].")
+data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+                               help="Folder holding the data set's files.")
+n_option = click.option("--n", "n", type=click.IntRange(min=1), default=None,
+                        help="Use the first N test images.")
+batch_size_option = click.option("--batch-size", type=click.IntRange(min=1), default=500,
+                                 show_default=True, help="Images per session.run.")
+validation_size_option = click.option(
+    "--validation-size", type=click.IntRange(min=0), default=5000, show_default=True,
+    help="Training images held out at the start of the file (Madry split: 5,000).")
+seed_option = click.option("--seed", type=SEED, default=0, show_default=True,
+                           help=f"Random seed (0 to {SEED_MAX}).")
+
+
+def out_option(default=None, help="Output file or folder."):
+    return click.option("--out", type=click.Path(), default=default, show_default=True, help=help)
+
+
+def attacked_n_option(default):
+    """``--n``: the first N test images an experiment attacks (``default``: the experiment's)."""
+    return click.option("--n", "n", type=click.IntRange(min=1), default=default,
+                        show_default=True, help="Attack the first N test images.")
+
+
+cache_dir_option = click.option("--cache-dir", type=click.Path(file_okay=False),
+                                default=CACHE_DIR, show_default=True,
+                                help="Folder of the HDF5 caches (per-image results, embeddings; "
+                                     "resumable).")
