@@ -5,8 +5,8 @@ import ast
 import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# modules outside commands/ still allowed to import Click (none left)
-CLICK_ALLOWED = set()
+# modules outside commands/ allowed to import Click: the CLI entry (the group cli.py runs)
+CLICK_ALLOWED = {"bsattack.cli"}
 # command modules that still import another command module (header_lines of the lead's
 # commands/blindspot.py; it belongs in commands/common.py)
 COMMAND_IMPORTS_ALLOWED = {("bsattack.commands.beyond", "bsattack.commands.blindspot")}
@@ -127,7 +127,8 @@ def test_command_modules_do_not_import_each_other():
 
 
 def test_library_and_report_layers_do_not_import_commands():
-    shims = {"bsattack.options"}     # re-exports for callers not yet switched
+    shims = {"bsattack.options",     # re-exports for callers not yet switched
+             "bsattack.cli"}         # the CLI entry: the group of all commands
     offenders = {(m, n) for m, targets in graph().items()
                  if not m.startswith("bsattack.commands") and m not in shims
                  for n in targets if n.startswith("bsattack.commands")}
