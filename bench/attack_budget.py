@@ -36,7 +36,7 @@ SETTINGS = {   # name: (data set, transform, how the images are chosen)
     "mnist α=0.9 β=0": ("mnist", BlindSpot(0.9, 0.0), ("first_attacked", 100)),
 }
 BUDGETS = {
-    "C&W reference": [CWSettings(variant="reference", max_iterations=k) for k in (10, 50, 1000)],
+    "C&W reference": [CWSettings(variant="reference", max_iterations=k) for k in (10, 30, 1000)],
     "C&W box": [CWSettings(variant="box", max_iterations=k) for k in (1, 2, 5, 10, 20)],
     "PGD": [PGDSettings(steps=k) for k in (10, 20, 50, 100, 200)],
     "APGD-CE": [APGDSettings(iterations=k) for k in (10, 20, 50, 100, 200)],
@@ -109,6 +109,8 @@ def main():
                         help="folder holding mnist_adv and fashion_adv")
     parser.add_argument("--out", default=os.path.join(ROOT, "results"))
     parser.add_argument("--attacks", default=",".join(BUDGETS))
+    parser.add_argument("--largest-reference", type=int, default=1000,
+                        help="leave out reference budgets above this (steps per constant)")
     args = parser.parse_args()
     rows = []
     for setting, (dataset, transform, how) in SETTINGS.items():
@@ -119,6 +121,8 @@ def main():
         thresholds = transform.thresholds(model_eps(dataset))
         for attack in args.attacks.split(","):
             for settings in BUDGETS[attack]:
+                if attack == "C&W reference" and budget_of(settings) > args.largest_reference:
+                    continue
                 key = {"setting": setting, "how": list(how), "settings": settings.key(),
                        "checkpoint": checkpoint_hash(checkpoint), "data": split.fingerprint}
                 found = point(model, settings, x, y, ids, thresholds, key)

@@ -64,7 +64,7 @@ def check(dataset, checkpoint, data_dir, batch_size, pgd_steps, rounds, verbose)
     from bsattack.attacks.model import Model
     from bsattack.attacks.pgd import LinfPGD, PGDSettings
     from bsattack.datasets import get_spec
-    from bsattack.options import resolve_checkpoint
+    from bsattack.manifest import resolve_checkpoint
     from bsattack.transforms import to_pm
 
     gpus = tf.config.list_physical_devices("GPU")

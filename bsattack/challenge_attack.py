@@ -20,7 +20,8 @@ from bsattack.attacks.base import AttackResult
 from bsattack.attacks.pgd import PGDSettings
 from bsattack.datasets import get_spec
 from bsattack.errors import BsattackError
-from bsattack.h5store import CACHE_DIR, H5Store
+from bsattack.h5store import H5Store
+from bsattack.paths import CACHE_DIR
 from bsattack.transforms import to_01, to_pm
 from madry_models import checkpoint as ckpt
 

@@ -35,7 +35,8 @@ from bsattack.attacks.base import LINF_TOLERANCE, AttackResult
 from bsattack.attacks.cw import CWSettings
 from bsattack.datasets import PAPER_N, get_spec
 from bsattack.errors import BsattackError
-from bsattack.h5store import CACHE_DIR, H5Store
+from bsattack.h5store import H5Store
+from bsattack.paths import CACHE_DIR
 from bsattack.shifts import ORIGINAL, BlindSpot
 from bsattack.transforms import to_pm
 from madry_models.checkpoint import content_hash

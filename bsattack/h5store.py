@@ -20,7 +20,7 @@ import numpy as np
 
 from bsattack.errors import BsattackError
 from bsattack.outputs import check_writable_file
-from bsattack.paths import CACHE_DIR, canonical as _canonical  # noqa: F401 (CACHE_DIR: old home)
+from bsattack.paths import canonical as _canonical
 
 # what h5py raises for damaged files, groups or datasets
 _READ_ERRORS = (OSError, KeyError, ValueError, RuntimeError, TypeError)

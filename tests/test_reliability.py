@@ -15,7 +15,7 @@ from hypothesis import given, settings, strategies as st
 import cli
 from bsattack import data, outputs
 from bsattack.errors import BsattackError
-from bsattack.options import SEED, SEED_MAX, FiniteFloat
+from bsattack.commands.options import SEED, SEED_MAX, FiniteFloat
 
 
 # --- option types ------------------------------------------------------------------------------

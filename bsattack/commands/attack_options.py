@@ -13,7 +13,7 @@ import click
 
 from bsattack.attacks import registry
 from bsattack.errors import BsattackError
-from bsattack.options import SEED, FiniteFloat
+from bsattack.commands.options import SEED, FiniteFloat
 
 SHARED = ("batch_size", "seed")
 

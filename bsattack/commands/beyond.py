@@ -8,8 +8,7 @@ import click
 
 from bsattack.commands.attack_options import (attack_option_names, attack_options,
                                                settings_from_options)
-from bsattack.commands.blindspot import header_lines
-from bsattack.commands.common import progressbar
+from bsattack.commands.common import header_lines, progressbar
 from bsattack.commands.options import (FiniteFloat, attacked_n_option, cache_dir_option,
                                        checkpoint_option, data_dir_option, resolve_checkpoint,
                                        validation_size_option)

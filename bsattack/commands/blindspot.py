@@ -1,33 +1,16 @@
 """`blindspot`: one (α, β) setting of the blind-spot attack; `tables`: the paper's Tables 2–3."""
-import datetime
 import os
-import sys
 
 import click
 
 from bsattack.commands.attack_options import attack_options, settings_from_options
+from bsattack.commands.common import header_lines, progressbar
 from bsattack.datasets import DATASETS, PAPER_N, get_spec
 from bsattack.errors import BsattackError
-from bsattack.h5store import CACHE_DIR
-from bsattack.options import (FiniteFloat, checkpoint_option, data_dir_option, dataset_option,
+from bsattack.paths import CACHE_DIR
+from bsattack.commands.options import (FiniteFloat, checkpoint_option, data_dir_option, dataset_option,
                               resolve_checkpoint, validation_size_option)
 
-FIGURE4_SETTING = {"mnist": (0.7, 0.0), "fashion": (0.9, 0.0)}   # the paper's Figure 4
-
-
-def header_lines(checkpoint, n, settings):
-    from bsattack.display import command_line, display_path
-    from madry_models.checkpoint import content_hash
-    return [f"command: {command_line(sys.argv[1:])}",
-            f"checkpoint: {display_path(checkpoint)} (sha256 {content_hash(checkpoint)[:16]})",
-            f"N: first {n} test images; only correctly classified transformed images attacked",
-            f"attack: {settings.describe()}",
-            f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}"]
-
-
-def progress_bar(total, label):
-    return click.progressbar(length=total, label=label, show_eta=True,
-                             file=click.get_text_stream("stderr"))
 
 
 def _run_options(command):
@@ -79,7 +62,7 @@ def blindspot(dataset, alpha, beta, n, cache_dir, checkpoint, data_dir, validati
     path = resolve_checkpoint(dataset, checkpoint)
     split = data.load(dataset, data_dir, validation_size, echo=click.echo)
     result = run_blindspot(dataset, path, transform, settings, n, split=split,
-                           cache_dir=cache_dir, echo=click.echo, progress_for=progress_bar)
+                           cache_dir=cache_dir, echo=click.echo, progress_for=progressbar)
     s = result.summary()
     click.echo(f"{dataset} α={alpha:g} β={beta:g} ({settings.name}, {path}): accuracy "
                f"{100 * s['accuracy']:.2f}% of {s['n']}; success over {s['attacked']} attacked: "
@@ -141,8 +124,8 @@ def tables(dataset, n, cache_dir, checkpoint, data_dir, validation_size, out, **
             write_table(results, name, stem, header + status)
 
         results = run_table(name, path, settings, n, split, on_setting=rewrite,
-                            cache_dir=cache_dir, echo=click.echo, progress_for=progress_bar)
-        alpha, beta = FIGURE4_SETTING[name]
+                            cache_dir=cache_dir, echo=click.echo, progress_for=progressbar)
+        alpha, beta = get_spec(name).paper.shown
         shown = next(r for r in results if (r.alpha, r.beta) == (alpha, beta))
         figure = figure4(shown, os.path.join(out, f"figure4_{name}_{settings.name}.png"))
         click.echo(f"wrote {stem}.md, {stem}.csv, {figure} (ε={get_spec(name).eps:g})")

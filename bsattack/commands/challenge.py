@@ -1,14 +1,14 @@
 """`evaluate`: score a challenge-format attack file as MadryLab's run_attack.py does;
 `attack`: write one; `leaderboard`: the project's attacks next to the published boards."""
-import sys
 
 import click
 import numpy as np
 
+from bsattack.commands.common import command_line, progressbar
 from bsattack.commands.attack_options import (attack_option_names, attack_options,
                                               settings_from_options)
 from bsattack.errors import BsattackError
-from bsattack.options import (checkpoint_option, data_dir_option, dataset_option, out_option,
+from bsattack.commands.options import (checkpoint_option, data_dir_option, dataset_option, out_option,
                               resolve_checkpoint, validation_size_option)
 
 
@@ -63,10 +63,6 @@ def _settings(dataset, options):
                                                     given)
 
 
-def _bar(length, label):
-    return click.progressbar(length=length, label=label, file=click.get_text_stream("stderr"))
-
-
 @click.command()
 @_common
 @attack_options(default_attack="pgd")
@@ -83,7 +79,7 @@ def attack(dataset, checkpoint, data_dir, validation_size, cache_dir, n, out, **
     path = resolve_checkpoint(dataset, checkpoint)
     split = data.load(dataset, data_dir, validation_size, echo=click.echo)
     n = n or len(split.test_x)
-    with _bar(n, settings.name) as bar:
+    with progressbar(n, settings.name) as bar:
         adv = challenge_attack.adversarial_examples(settings, dataset, path, split, n,
                                                     cache_dir=cache_dir, echo=click.echo,
                                                     progress=bar.update)
@@ -114,7 +110,6 @@ def leaderboard(dataset, checkpoint, data_dir, validation_size, cache_dir, rows,
     and print their accuracies next to the published challenge leaderboards."""
     from bsattack import challenge, data
     from bsattack import leaderboard as board
-    from bsattack.display import command_line
     from bsattack.outputs import check_writable_file
     names = [r.strip() for r in rows.split(",") if r.strip()]
     unknown = [r for r in names if r not in LEADERBOARD_ROWS]
@@ -135,9 +130,9 @@ def leaderboard(dataset, checkpoint, data_dir, validation_size, cache_dir, rows,
     split = data.load(dataset, data_dir, validation_size, echo=click.echo)
     n = n or len(split.test_x)
     found = board.project_rows(dataset, path, split, n, attacks, echo=click.echo,
-                               progress_for=_bar, cache_dir=cache_dir)
+                               progress_for=progressbar, cache_dir=cache_dir)
     text = board.render(dataset, path, n, found,
-                        command=command_line(sys.argv[1:]))
+                        command=command_line())
     click.echo(text)
     if out:
         challenge.save_text_atomic(out, text)

@@ -1,6 +1,7 @@
 """What the command modules share besides their options (:mod:`bsattack.commands.options`):
-the Click progress bar handed to library functions, and the command line for file headers."""
-import shlex
+the Click progress bar handed to library functions, and the command line and header lines of
+the files they write."""
+import datetime
 import sys
 
 import click
@@ -15,5 +16,17 @@ def progressbar(total, label, status=None):
 
 
 def command_line():
-    """The command as typed (for the header of the files it writes)."""
-    return "python cli.py " + shlex.join(sys.argv[1:])
+    """The command as typed, with paths a reader can reproduce (for file headers)."""
+    from bsattack.display import command_line as shown
+    return shown(sys.argv[1:])
+
+
+def header_lines(checkpoint, n, settings):
+    """Header of a result file: command, checkpoint (content hash), N, attack, date."""
+    from bsattack.display import display_path
+    from madry_models.checkpoint import content_hash
+    return [f"command: {command_line()}",
+            f"checkpoint: {display_path(checkpoint)} (sha256 {content_hash(checkpoint)[:16]})",
+            f"N: first {n} test images; only correctly classified transformed images attacked",
+            f"attack: {settings.describe()}",
+            f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}"]

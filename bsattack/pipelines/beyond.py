@@ -20,9 +20,8 @@ import tensorflow as tf
 
 from bsattack import models
 from bsattack.errors import BsattackError
-from bsattack.experiment import run_blindspot
+from bsattack.experiment import paper_grid, run_blindspot
 from bsattack.report.shift_table import family_verdicts
-from bsattack.report.tables import paper_table
 from bsattack.shifts import DEFAULT_SHIFTS, ORIGINAL, BlindSpot, Shift, parse
 from bsattack.transforms import to_01, to_pm, validate
 
@@ -70,8 +69,7 @@ def paper_settings(dataset, shift_specs=(), with_paper=True):
     """The original, the paper's (α, β) points (``with_paper``) and the shifts
     ('family:strength' specs; default: :data:`bsattack.shifts.DEFAULT_SHIFTS`)."""
     shifts = [parse(s) for s in shift_specs] if shift_specs else list(DEFAULT_SHIFTS)
-    paper = [BlindSpot(r["alpha"], r["beta"]) for r in paper_table(dataset)["rows"]
-             if (r["alpha"], r["beta"]) != (1.0, 0.0)] if with_paper else []
+    paper = [t for t in paper_grid(dataset) if not t.is_original] if with_paper else []
     return [ORIGINAL] + paper + shifts
 
 
