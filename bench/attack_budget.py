@@ -102,6 +102,8 @@ def plot(rows, path):
 
 
 def main():
+    from bsattack.startup import start_tensorflow
+    start_tensorflow()
     from bsattack.attacks.model import Model
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None)

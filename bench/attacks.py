@@ -78,6 +78,8 @@ def art_run(model, x, y, eps, max_iter):
 
 
 def main():
+    from bsattack.startup import start_tensorflow
+    start_tensorflow()
     from bsattack.attacks.model import Model
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="fashion")

@@ -7,7 +7,7 @@ relative to the project root when the two share a folder below the file-system r
 """
 import os
 
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from bsattack.paths import PROJECT_ROOT
 
 
 def _inside(path, folder):

@@ -43,7 +43,9 @@ class LogitsModel:
     graph, e.g. your model's call) on inputs within ``bounds`` = (low, high)."""
 
     def __init__(self, logits_fn, dim, bounds, session=None):
-        session = session or tf1.Session(graph=tf1.Graph())
+        if session is None:
+            from bsattack.models import new_session
+            session = new_session(tf1.Graph())
         with session.graph.as_default():
             x = tf1.placeholder(tf.float32, [None, int(dim)], name="attack_x")
             self._setup(session, x, logits_fn(x), bounds)
