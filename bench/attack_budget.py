@@ -26,6 +26,7 @@ from bsattack.attacks import registry  # noqa: E402
 from bsattack.attacks.apgd import APGDSettings  # noqa: E402
 from bsattack.attacks.cw import CWSettings  # noqa: E402
 from bsattack.attacks.pgd import PGDSettings  # noqa: E402
+from bsattack.display import command_line  # noqa: E402
 from bsattack.outputs import save_figure  # noqa: E402
 from bsattack.report.csvfile import write_csv  # noqa: E402
 from bsattack.shifts import BlindSpot  # noqa: E402
@@ -139,7 +140,7 @@ def main():
                       f"{row['evals_per_image']:8.0f} evaluations/image", flush=True)
         model.close()
     write_csv(os.path.join(args.out, "attack_budget.csv"), rows, COLUMNS,
-              ["command: python bench/attack_budget.py " + " ".join(sys.argv[1:])])
+              ["command: " + command_line(sys.argv[1:], "bench/attack_budget.py")])
     plot(rows, os.path.join(args.out, "attack_budget.png"))
 
 

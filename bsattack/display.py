@@ -31,8 +31,8 @@ def display_path(path, root=PROJECT_ROOT):
     return full
 
 
-def command_line(argv):
-    """``python cli.py ARGS`` with absolute paths among the arguments shown by
+def command_line(argv, program="cli.py"):
+    """``python PROGRAM ARGS`` with absolute paths among the arguments shown by
     :func:`display_path` (``--opt=/abs/path`` too)."""
     import shlex
 
@@ -41,4 +41,4 @@ def command_line(argv):
         if eq and os.path.isabs(value):
             return f"{name}={display_path(value)}"
         return display_path(arg) if os.path.isabs(arg) else arg
-    return "python cli.py " + " ".join(shlex.quote(show(a)) for a in argv)
+    return f"python {program} " + " ".join(shlex.quote(show(a)) for a in argv)
