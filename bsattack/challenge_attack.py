@@ -2,16 +2,15 @@
 examples, chunk by chunk, cached (and so resumable) in an :class:`H5Store` keyed by the
 checkpoint's content hash, the data fingerprint and every attack setting.
 
-The leaderboards' PGD baselines set PGD's defaults per data set (``PGD_STEPS``: 100 × 0.01
-for MNIST and Fashion-MNIST, 20 × 2/255 for CIFAR10), for the PGD member of the worst case
-too.  Success is decided at the challenge's ε; an example over ε (C&W's best may be) is
+The leaderboards' PGD baselines (the data set's ``challenge.pgd_steps`` and
+``pgd_step_size``: 100 × 0.01 for MNIST and Fashion-MNIST, 20 × 2/255 for CIFAR10) set PGD's
+defaults, for the PGD member of the worst case too.  Success is decided at the challenge's ε; an example over ε (C&W's best may be) is
 projected onto the ε-ball so the file stays valid.  Every random draw is keyed by the test
 index, so a resumed run gives the same file as an uninterrupted one.
 """
 import dataclasses
 import hashlib
 import json
-import os
 
 import numpy as np
 
@@ -21,18 +20,18 @@ from bsattack.attacks.pgd import PGDSettings
 from bsattack.datasets import get_spec
 from bsattack.errors import BsattackError
 from bsattack.h5store import H5Store
-from bsattack.paths import CACHE_DIR
+from bsattack.paths import CACHE_DIR, cache_file
 from bsattack.transforms import to_01, to_pm
 from madry_models import checkpoint as ckpt
 
-PGD_STEPS = {"mnist": (100, 0.01), "fashion": (100, 0.01), "cifar10": (20, 2.0 / 255)}
 CHUNK = 500                  # images per cached group: the unit of resume
 
 
 def with_challenge_defaults(settings, dataset, given=()):
     """``settings`` with the leaderboard's PGD steps and step size for ``dataset`` wherever
     they were not ``given`` (names of the PGD fields the user set), members included."""
-    steps, step_size = PGD_STEPS[get_spec(dataset).name]
+    rules = get_spec(dataset).challenge
+    steps, step_size = rules.pgd_steps, rules.pgd_step_size
 
     def fix(s):
         if isinstance(s, PGDSettings):
@@ -53,8 +52,8 @@ def label(settings):
 
 
 def cache_path(dataset, checkpoint_hash, fingerprint, cache_dir=None):
-    return os.path.join(cache_dir or CACHE_DIR,
-                        f"attacks-{dataset}-{checkpoint_hash[:16]}-{fingerprint}.h5")
+    return cache_file(cache_dir or CACHE_DIR, "attacks", dataset,
+                      {"checkpoint": checkpoint_hash, "data": fingerprint})
 
 
 def adversarial_examples(settings, dataset, checkpoint, split, n=None, cache_dir=None,

@@ -21,9 +21,6 @@ Public API: ``run_blindspot(dataset, checkpoint, transform, settings, n, ...)`` 
 :class:`BlindspotResult`; :class:`Models` (one restored network per checkpoint, shared by
 the settings of a table).
 """
-import hashlib
-import json
-import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -36,7 +33,7 @@ from bsattack.attacks.cw import CWSettings
 from bsattack.datasets import PAPER_N, get_spec
 from bsattack.errors import BsattackError
 from bsattack.h5store import H5Store
-from bsattack.paths import CACHE_DIR
+from bsattack.paths import CACHE_DIR, cache_file
 from bsattack.shifts import ORIGINAL, BlindSpot
 from bsattack.transforms import to_pm
 from madry_models.checkpoint import content_hash
@@ -164,11 +161,6 @@ def _file_key(spec, checkpoint, split, eps, transform, settings, chunk_size):
     return key
 
 
-def _cache_path(cache_dir, dataset, attack, file_key):
-    digest = hashlib.sha256(json.dumps(file_key, sort_keys=True).encode()).hexdigest()[:16]
-    return os.path.join(cache_dir, "blindspot", f"{dataset}_{attack}_{digest}.h5")
-
-
 def run_blindspot(dataset, checkpoint, transform=ORIGINAL, settings=None, n=PAPER_N,
                   data_dir=None, eps=None, cache_dir=CACHE_DIR, chunk_size=CHUNK_SIZE,
                   split=None, echo=print, progress_for=None, models=None):
@@ -201,8 +193,8 @@ def _run(spec, checkpoint, transform, settings, n, eps, cache_dir, chunk_size, s
          progress_for, models):
     limits = _thresholds(transform, eps)
     file_key = _file_key(spec, checkpoint, split, eps, transform, settings, chunk_size)
-    store = (H5Store(_cache_path(cache_dir, spec.name, settings.name, file_key), file_key,
-                     echo=echo) if cache_dir else None)
+    store = (H5Store(cache_file(cache_dir, "blindspot", f"{spec.name}_{settings.name}",
+                                file_key), file_key, echo=echo) if cache_dir else None)
     x = transform(to_pm(split.test_x[:n]).reshape(n, -1))
     labels = split.test_y[:n]
     known = {}

@@ -7,13 +7,12 @@ set's native layout; the CIFAR builder rescales to [0, 255] itself.
 import numpy as np
 import tensorflow as tf
 
-from bsattack.datasets import DATASETS, get_spec
+from bsattack.datasets import get_spec
 from madry_models import checkpoint as ckpt
 
 tf1 = tf.compat.v1
 
 # name -> the data set's builder (``DatasetSpec.build``), for callers not yet switched to the spec
-BUILDERS = {name: spec.build for name, spec in DATASETS.items()}
 
 
 def input_placeholder(dataset):

@@ -309,8 +309,9 @@ def test_worst_case_uses_known_member_results(mnist, worst_members):
         built.append(settings.name)
         return registry.build(model_, settings)
 
+    from bsattack.attacks import registry
     cw = CarliniLinf(model, worst_members.full[1]).run(x, y, limits, ids)
-    fresh = WorstCase(model, worst_members).run(x, y, limits, ids)
+    fresh = WorstCase(model, worst_members, build=registry.build).run(x, y, limits, ids)
     reused = WorstCase(model, worst_members, build=build).run(x, y, limits, ids,
                                                              known={"cw": cw})
     assert "cw" not in built and "pgd" in built

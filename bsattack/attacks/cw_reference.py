@@ -32,9 +32,9 @@ import numpy as np
 import tensorflow as tf
 
 from bsattack.attacks.base import LINF_TOLERANCE
-from bsattack.attacks.cw import (ABORT_FACTOR, ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON,
-                                 CONST_FACTOR, DECREASE_FACTOR, TAU_END, TAU_START,
-                                 initial_image, next_tau)
+from bsattack.attacks.cw_schedule import (ABORT_FACTOR, ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON,
+                                          CONST_FACTOR, DECREASE_FACTOR, TAU_END, TAU_START,
+                                          initial_image, next_tau)
 from bsattack.attacks.network import flatten
 
 tf1 = tf.compat.v1

@@ -21,7 +21,7 @@ def shared_logits_fn(dataset, model):
     """A function ``x01 -> logits``: ``model``'s network (same variables) on another input."""
     by_name = dict(model.variables)
     shapes = {name: var.shape.as_list() for name, var in by_name.items()}
-    build = models.BUILDERS[get_spec(dataset).name]
+    build = get_spec(dataset).build
 
     def reuse(next_creator, **kwargs):
         return by_name[kwargs["name"]]

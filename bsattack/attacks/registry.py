@@ -42,5 +42,9 @@ def get(name):
 
 
 def build(model, settings):
-    """The attack ``settings`` describes, on ``model``."""
-    return get(settings.name).attack(model, settings)
+    """The attack ``settings`` describes, on ``model`` (an attack made of other attacks gets
+    this function to build them)."""
+    attack = get(settings.name).attack
+    if getattr(attack, "builds_members", False):
+        return attack(model, settings, build)
+    return attack(model, settings)

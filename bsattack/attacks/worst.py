@@ -57,13 +57,13 @@ def combine(x, thresholds, results):
 
 
 class WorstCase:
-    """Runs the members on a :class:`~bsattack.attacks.model.Model`; ``known`` may hold a full
-    member's result on the same images (by attack name), which is then not recomputed."""
+    """Runs the members on a :class:`~bsattack.attacks.model.Model`, each built by
+    ``build(model, settings)`` (the registry's); ``known`` may hold a full member's result on
+    the same images (by attack name), which is then not recomputed."""
+    builds_members = True          # the registry hands it its build function
 
-    def __init__(self, model, settings=None, build=None):
-        from bsattack.attacks import registry
-        self.model, self.settings = model, settings or WorstSettings()
-        self.build = build or registry.build
+    def __init__(self, model, settings, build):
+        self.model, self.settings, self.build = model, settings, build
 
     def run(self, x, labels, thresholds, ids=None, known=None):
         x = np.asarray(x, np.float32).reshape(len(x), -1)

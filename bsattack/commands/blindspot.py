@@ -5,7 +5,7 @@ import click
 
 from bsattack.commands.attack_options import attack_options, settings_from_options
 from bsattack.commands.common import header_lines, progressbar
-from bsattack.datasets import DATASETS, PAPER_N, get_spec
+from bsattack.datasets import PAPER_N, PAPER_TABLE_DATASETS, get_spec
 from bsattack.errors import BsattackError
 from bsattack.paths import CACHE_DIR
 from bsattack.commands.options import (FiniteFloat, checkpoint_option, data_dir_option, dataset_option,
@@ -85,7 +85,8 @@ def _write_records(result, stem, header):
 
 
 @click.command()
-@click.option("--dataset", type=click.Choice(sorted(DATASETS) + ["both"]), default="both",
+@click.option("--dataset", type=click.Choice(list(PAPER_TABLE_DATASETS) + ["both"]),
+              default="both",
               show_default=True, help="Table 2 (mnist), Table 3 (fashion) or both.")
 @_run_options
 @click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True,
@@ -98,7 +99,7 @@ def tables(dataset, n, cache_dir, checkpoint, data_dir, validation_size, out, **
     from bsattack.report.figure4 import figure4
     from bsattack.report.tables import paper_table, write_table
 
-    names = ["mnist", "fashion"] if dataset == "both" else [dataset]
+    names = list(PAPER_TABLE_DATASETS) if dataset == "both" else [dataset]
     if checkpoint and len(names) > 1:
         raise BsattackError("--checkpoint needs a single --dataset (mnist or fashion)")
     settings = settings_from_options(attack)
