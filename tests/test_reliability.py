@@ -148,11 +148,11 @@ def test_writers_are_atomic_and_json_is_strict(tmp_path):
 # --- data folder ---------------------------------------------------------------------------------
 def test_data_folder_missing_one_file_names_it_and_downloads_nothing(fixture_data_dir, tmp_path,
                                                                     monkeypatch):
-    from bsattack import fetch
+    from bsattack import fetch, paths
     folder = tmp_path / "mnist"
     shutil.copytree(os.path.join(fixture_data_dir, "mnist"), folder)
     os.remove(folder / "t10k-labels-idx1-ubyte.gz")
-    monkeypatch.setattr(data, "PROJECT_ROOT", str(tmp_path / "project"))
+    monkeypatch.setattr(paths, "DATA_DIR", str(tmp_path / "project"))
     monkeypatch.setattr(fetch, "download_file",
                         lambda *a, **k: pytest.fail("tried to download with --data-dir given"))
     for given_dir in (tmp_path, folder):
