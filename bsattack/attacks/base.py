@@ -97,8 +97,9 @@ def run_with_restarts(run_once, x, labels, thresholds, ids, restarts):
     return result
 
 
-class FixedBudgetAttack:
-    """Multi-threshold runs of an attack that works at one L∞ budget at a time."""
+class RestartedAttack:
+    """An attack whose ``run`` is ``_run_once(x, labels, thresholds, ids, restart)`` under
+    :func:`run_with_restarts` (``settings.restarts`` of them), on flat float32 rows."""
 
     def __init__(self, model, settings):
         self.model, self.settings = model, settings
@@ -109,6 +110,10 @@ class FixedBudgetAttack:
         ids = np.arange(len(x)) if ids is None else np.asarray(ids)
         return run_with_restarts(self._run_once, x, labels, thresholds, ids,
                                  self.settings.restarts)
+
+
+class FixedBudgetAttack(RestartedAttack):
+    """Multi-threshold runs of an attack that works at one L∞ budget at a time."""
 
     def _run_once(self, x, labels, thresholds, ids, restart):
         """Smallest threshold first; an image fooled at t is decided for every larger one."""

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bsattack.attacks.base import (LINF_TOLERANCE, AttackResult, Settings, pool_loop, project,
-                                   run_with_restarts)
+from bsattack.attacks.base import (LINF_TOLERANCE, AttackResult, RestartedAttack, Settings,
+                                   pool_loop, project)
 from bsattack.attacks.cw_schedule import (ABORT_FACTOR, ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON,
                                           CONST_FACTOR, DECREASE_FACTOR, INITIAL_CONST, INITS,
                                           LARGEST_CONST, LEARNING_RATE, MAX_ITERATIONS, TAU_END,
@@ -125,19 +125,11 @@ def n_constants(settings):
     return count
 
 
-class CarliniLinf:
+class CarliniLinf(RestartedAttack):
     """The C&W L∞ attack on a :class:`~bsattack.attacks.model.Model`."""
 
     def __init__(self, model, settings=None):
-        self.model, self.settings = model, settings or CWSettings()
-        self._reference = None
-
-    def run(self, x, labels, thresholds, ids=None):
-        x = np.asarray(x, np.float32).reshape(len(x), -1)
-        labels = np.asarray(labels, np.int64)
-        ids = np.arange(len(x)) if ids is None else np.asarray(ids)
-        return run_with_restarts(self._run_once, x, labels, thresholds, ids,
-                                 self.settings.restarts)
+        super().__init__(model, settings or CWSettings())
 
     def _run_once(self, x, labels, thresholds, ids, restart):
         s = self.settings
