@@ -3,7 +3,7 @@
 ``display_path(p)``: relative to the project root when ``p`` is inside it
 (``checkpoints/fashion_adv``), else relative to the current folder when inside that, else
 relative to the project root when the two share a folder below the file-system root
-(``../shared/checkpoints/mnist_adv``), else ``p`` as an absolute path.
+(``../data/mnist`` for a folder beside the project), else ``p`` as an absolute path.
 """
 import os
 
