@@ -10,8 +10,6 @@ The images: Fashion-MNIST α = 1, the attacked ones among the first 100 test ima
 α = 0.9, β = 0, the first 100 attacked.
 """
 import argparse
-import hashlib
-import json
 import os
 import sys
 import time
@@ -28,6 +26,7 @@ from bsattack.attacks.cw import CWSettings  # noqa: E402
 from bsattack.attacks.pgd import PGDSettings  # noqa: E402
 from bsattack.display import command_line  # noqa: E402
 from bsattack.outputs import save_figure  # noqa: E402
+from bsattack.paths import digest  # noqa: E402
 from bsattack.report.csvfile import write_csv  # noqa: E402
 from bsattack.shifts import BlindSpot  # noqa: E402
 from bsattack.transforms import to_pm  # noqa: E402
@@ -61,8 +60,7 @@ def images(model, dataset, transform, how, split):
 
 def point(model, settings, x, y, ids, thresholds, key):
     """One cached run: success per threshold and evaluations per image."""
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
-    path = os.path.join(CACHE, f"{digest}.npz")
+    path = os.path.join(CACHE, f"{digest(key)[:20]}.npz")
     if os.path.exists(path):
         return dict(np.load(path))
     began = time.perf_counter()

@@ -9,8 +9,6 @@ projected onto the ε-ball so the file stays valid.  Every random draw is keyed 
 index, so a resumed run gives the same file as an uninterrupted one.
 """
 import dataclasses
-import hashlib
-import json
 
 import numpy as np
 
@@ -20,7 +18,7 @@ from bsattack.attacks.pgd import PGDSettings
 from bsattack.datasets import get_spec
 from bsattack.errors import BsattackError
 from bsattack.h5store import H5Store
-from bsattack.paths import CACHE_DIR, cache_file
+from bsattack.paths import CACHE_DIR, cache_file, digest
 from bsattack.transforms import to_01, to_pm
 from madry_models import checkpoint as ckpt
 
@@ -47,8 +45,7 @@ def with_challenge_defaults(settings, dataset, given=()):
 
 def label(settings):
     """A short name of ``settings`` for cache groups and progress bars."""
-    digest = hashlib.sha256(json.dumps(settings.key(), sort_keys=True).encode()).hexdigest()
-    return f"{settings.name}-{digest[:12]}"
+    return f"{settings.name}-{digest(settings.key())[:12]}"
 
 
 def cache_path(dataset, checkpoint_hash, fingerprint, cache_dir=None):

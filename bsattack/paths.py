@@ -24,5 +24,9 @@ def canonical(key):
 
 def cache_file(cache_dir, folder, stem, key):
     """``cache_dir/folder/stem_<digest of key>.h5`` (``cache_dir`` None: :data:`CACHE_DIR`)."""
-    digest = hashlib.sha256(canonical(key).encode()).hexdigest()[:16]
-    return os.path.join(cache_dir or CACHE_DIR, folder, f"{stem}_{digest}.h5")
+    return os.path.join(cache_dir or CACHE_DIR, folder, f"{stem}_{digest(key)[:16]}.h5")
+
+
+def digest(key):
+    """SHA-256 (hex) of ``key``'s canonical JSON: the name of what it keys."""
+    return hashlib.sha256(canonical(key).encode()).hexdigest()
