@@ -4,9 +4,9 @@ checkpoint's content hash, the data fingerprint and every attack setting.
 
 The leaderboards' PGD baselines (the data set's ``challenge.pgd_steps`` and
 ``pgd_step_size``: 100 × 0.01 for MNIST and Fashion-MNIST, 20 × 2/255 for CIFAR10) set PGD's
-defaults, for the PGD member of the worst case too.  Success is decided at the challenge's ε; an example over ε (C&W's best may be) is
-projected onto the ε-ball so the file stays valid.  Every random draw is keyed by the test
-index, so a resumed run gives the same file as an uninterrupted one.
+defaults, for the PGD member of the worst case too.  Success is decided at the challenge's ε;
+an example over ε (C&W's best may be) is onto the ε-ball so the file stays valid.  Every random draw is keyed by the test index, so a
+resumed run (or one on Ray workers) gives the same file as an uninterrupted local one.
 """
 import dataclasses
 
@@ -18,6 +18,7 @@ from bsattack.attacks.pgd import PGDSettings
 from bsattack.datasets import get_spec
 from bsattack.errors import BsattackError
 from bsattack.h5store import H5Store
+from bsattack.parallel import Job, LocalExecutor
 from bsattack.paths import CACHE_DIR, cache_file, digest
 from bsattack.transforms import to_01, to_pm
 from madry_models import checkpoint as ckpt
@@ -54,12 +55,12 @@ def cache_path(dataset, checkpoint_hash, fingerprint, cache_dir=None):
 
 
 def adversarial_examples(settings, dataset, checkpoint, split, n=None, cache_dir=None,
-                         echo=print, progress=None, model=None):
+                         echo=print, progress=None, executor=None):
     """[n, ...] adversarial examples in [0, 1] (native layout) for the first ``n`` test images
     of ``split`` under ``settings`` (any registry attack); computed in chunks of
-    :data:`CHUNK`, each cached as soon as it is done, so an interrupted run resumes.
-    ``progress(k)`` counts images; ``model`` (a :class:`bsattack.attacks.model.Model`) is
-    built when None and a chunk is missing."""
+    :data:`CHUNK` by ``executor`` (:mod:`bsattack.parallel`; default: this process), each
+    cached by this driver as soon as it arrives, so an interrupted run resumes.
+    ``progress(k)`` counts images."""
     spec = get_spec(dataset)
     n = len(split.test_x) if n is None else n
     if n > len(split.test_x):
@@ -67,52 +68,69 @@ def adversarial_examples(settings, dataset, checkpoint, split, n=None, cache_dir
     digest = ckpt.content_hash(checkpoint)
     store = H5Store(cache_path(spec.name, digest, split.fingerprint, cache_dir),
                     {"checkpoint": digest, "data": split.fingerprint}, echo)
-    models = {"model": model}
+    owned = executor is None
+    executor = executor or LocalExecutor()
     try:
-        chunks = []
-        for start in range(0, n, CHUNK):
-            chunks.append(_chunk(settings, spec, checkpoint, split, start, min(start + CHUNK, n),
-                                 store, models))
-            if progress is not None:
-                progress(len(chunks[-1]))
+        return _examples(settings, spec, checkpoint, split, n, store, executor, progress)
     finally:
-        if model is None and models["model"] is not None:
-            models["model"].close()
-    return np.concatenate(chunks)[:n]
+        if owned:
+            executor.close()
 
 
-def _chunk(settings, spec, checkpoint, split, start, stop, store, models):
-    """The [0, 1] examples of test images start..stop, from the cache or computed (and
-    cached).  The worst case takes its full members' examples from their own cached chunks."""
+def _examples(settings, spec, checkpoint, split, n, store, executor, progress):
+    """The [0, 1] examples of the first ``n`` test images: cached chunks read, the missing
+    ones computed on ``executor`` and cached.  The worst case takes its full members'
+    examples from their own chunks (computed first when missing)."""
+    members = {m.name: _examples(m, spec, checkpoint, split, n, store, executor, None)
+               for m in getattr(settings, "full", ())}
+    chunks, missing = {}, []
+    for start in range(0, n, CHUNK):
+        stop = min(start + CHUNK, n)
+        rows = slice(start, stop)
+        key = {**settings.key(), "start": start, "stop": stop}
+        name = f"{label(settings)}/{start:05d}-{stop:05d}"
+        cached = store.get(name, key, {"adversarial": split.test_x[rows].shape})
+        if cached is not None:
+            chunks[start] = np.asarray(cached["adversarial"], np.float32)
+            if progress is not None:
+                progress(stop - start)
+        else:
+            missing.append((start, stop, name, key))
+
+    def job(start, stop):
+        rows = slice(start, stop)
+        return Job(spec.name, checkpoint, _attack_chunk, {
+            "settings": settings, "x01": split.test_x[rows], "labels": split.test_y[rows],
+            "ids": np.arange(start, stop), "eps": spec.eps,
+            "members": {name: adv[rows] for name, adv in members.items()}})
+
+    def done(index, result, seconds):
+        start, stop, name, key = missing[index]
+        store.put(name, result, key)
+        chunks[start] = result["adversarial"]
+        if progress is not None:
+            progress(stop - start)
+    executor.run([job(start, stop) for start, stop, _, _ in missing], done)
+    return np.concatenate([chunks[start] for start in sorted(chunks)])
+
+
+def _attack_chunk(model, payload):
+    """One chunk's examples in [0, 1], projected onto the ε-ball."""
     from bsattack.attacks import registry
-    rows = slice(start, stop)
-    key = {**settings.key(), "start": start, "stop": stop}
-    shape = split.test_x[rows].shape
-    name = f"{label(settings)}/{start:05d}-{stop:05d}"
-    cached = store.get(name, key, {"adversarial": shape})
-    if cached is not None:
-        return np.asarray(cached["adversarial"], np.float32)
-    if models["model"] is None:
-        from bsattack.attacks.model import Model
-        models["model"] = Model(spec.name, checkpoint)
-    model, eps = models["model"], spec.eps
-    x, labels = to_pm(split.test_x[rows].reshape(stop - start, -1)), split.test_y[rows]
-    attack = registry.build(model, settings)
+    settings, x01, labels, eps = (payload["settings"], payload["x01"], payload["labels"],
+                                  payload["eps"])
+    x = to_pm(x01.reshape(len(x01), -1))
     extra = {}
-    if hasattr(settings, "full"):
-        extra["known"] = {m.name: _as_result(model, _chunk(m, spec, checkpoint, split, start,
-                                                           stop, store, models), x, labels, eps,
-                                             m.name)
-                          for m in settings.full}
-    result = attack.run(x, labels, [eps], np.arange(start, stop), **extra)
+    if payload["members"]:
+        extra["known"] = {name: _as_result(model, adv01, x, labels, eps, name)
+                          for name, adv01 in payload["members"].items()}
+    result = registry.build(model, settings).run(x, labels, [eps], payload["ids"], **extra)
     inside = np.clip(result.adversarial, x - eps, x + eps)
-    adv = np.clip(to_01(inside), 0, 1).reshape(shape).astype(np.float32)
-    store.put(name, {"adversarial": adv}, key)
-    return adv
+    return {"adversarial": np.clip(to_01(inside), 0, 1).reshape(x01.shape).astype(np.float32)}
 
 
 def _as_result(model, adv01, x, labels, eps, name):
-    """Member ``name``'s cached examples as the AttackResult the worst case combines."""
+    """Member ``name``'s examples as the AttackResult the worst case combines."""
     adversarial = to_pm(adv01.reshape(len(x), -1))
     fooled = model.predict(adversarial) != labels
     linf = np.where(fooled, np.abs(adversarial - x).max(axis=1), np.inf)

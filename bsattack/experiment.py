@@ -17,11 +17,13 @@ attack settings, so an interrupted run resumes at the first missing chunk, a lon
 extends a shorter one, and a cache made with anything else is never reused.  Every random
 draw is keyed by the image's test index, so these give the same records as one fresh run.
 
+The chunks are computed by an executor of :mod:`bsattack.parallel` (this process, or Ray
+workers); only this driver writes the cache, as each chunk arrives.
+
 Public API: ``run_blindspot(dataset, checkpoint, transform, settings, n, ...)`` ->
-:class:`BlindspotResult`; :class:`Models` (one restored network per checkpoint, shared by
-the settings of a table).
+:class:`BlindspotResult`; ``run_many`` (several (transform, settings) runs on one checkpoint,
+their chunks handed out together); ``run_table`` (the paper's grid).
 """
-import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -33,38 +35,13 @@ from bsattack.attacks.cw import CWSettings
 from bsattack.datasets import PAPER_N, get_spec
 from bsattack.errors import BsattackError
 from bsattack.h5store import H5Store
+from bsattack.parallel import Job, LocalExecutor
 from bsattack.paths import CACHE_DIR, cache_file
 from bsattack.shifts import ORIGINAL, BlindSpot
 from bsattack.transforms import to_pm
 from madry_models.checkpoint import content_hash
 
 CHUNK_SIZE = 500
-
-
-class Models:
-    """Restored networks (:class:`bsattack.attacks.model.Model`), one per (data set,
-    checkpoint), built on first use and closed together."""
-
-    def __init__(self):
-        self._models = {}
-
-    def get(self, dataset, checkpoint):
-        key = (dataset, checkpoint)
-        if key not in self._models:
-            from bsattack.attacks.model import Model
-            self._models[key] = Model(dataset, checkpoint)
-        return self._models[key]
-
-    def close(self):
-        for model in self._models.values():
-            model.close()
-        self._models.clear()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 @dataclass
@@ -87,6 +64,7 @@ class BlindspotResult:
     new_grad_evals: int = 0        # gradient evaluations of the attacks run now
     raw_rate: float = float("nan")  # forward+backward image-gradients/s measured before them
     members: dict = None           # the worst case's full members' results, by attack name
+                                   # ({} for a single attack)
 
     @property
     def attack(self):
@@ -163,87 +141,146 @@ def _file_key(spec, checkpoint, split, eps, transform, settings, chunk_size):
 
 def run_blindspot(dataset, checkpoint, transform=ORIGINAL, settings=None, n=PAPER_N,
                   data_dir=None, eps=None, cache_dir=CACHE_DIR, chunk_size=CHUNK_SIZE,
-                  split=None, echo=print, progress_for=None, models=None):
+                  split=None, echo=print, progress_for=None, executor=None):
     """Transform, classify, attack the correct ones, and account success at the thresholds.
 
     ``checkpoint`` is a resolved path; ``settings`` an attack's settings (default: C&W);
     ``split`` (a :class:`bsattack.data.Split`) skips loading the data again;
     ``cache_dir=None`` disables the cache; ``progress_for(total, label)`` returns a context
-    manager with ``update(k)`` (a progress bar); ``models`` (:class:`Models`) shares restored
-    networks between calls."""
+    manager with ``update(k)`` (a progress bar); ``executor`` (:mod:`bsattack.parallel`)
+    computes the chunks (default: this process)."""
+    split = split or data.load(dataset, data_dir, echo=echo)
+    return run_many(dataset, checkpoint, [(transform, settings or CWSettings())], n, split,
+                    eps=eps, cache_dir=cache_dir, chunk_size=chunk_size, echo=echo,
+                    progress_for=progress_for, executor=executor)[0]
+
+
+def run_many(dataset, checkpoint, runs, n, split, eps=None, cache_dir=CACHE_DIR,
+             chunk_size=CHUNK_SIZE, echo=print, progress_for=None, executor=None,
+             on_result=None):
+    """:func:`run_blindspot` for every (transform, settings) of ``runs`` on one checkpoint,
+    their missing chunks handed to ``executor`` together (so workers share them out); the
+    results in the order of ``runs``.  ``on_result(results so far)`` is called as each
+    result is complete and all before it are.  A worst case first gets its full members'
+    runs (their own caches)."""
     spec = get_spec(dataset)
     eps = spec.eps if eps is None else float(eps)
-    settings = settings or CWSettings()
     if n is None or n < 1:
         raise BsattackError(f"--n must be a positive number of images (got {n})")
-    split = split or data.load(dataset, data_dir, echo=echo)
     if n > len(split.test_x):
         raise BsattackError(f"--n {n} is more than the {len(split.test_x)} test images")
-    owned = models is None
-    models = models or Models()
+    owned = executor is None
+    executor = executor or LocalExecutor()
     try:
-        return _run(spec, checkpoint, transform, settings, n, eps, cache_dir, chunk_size,
-                    split, echo, progress_for, models)
+        member_runs = [(t, m) for t, s in runs for m in getattr(s, "full", ())]
+        members = iter(run_many(dataset, checkpoint, member_runs, n, split, eps, cache_dir,
+                                chunk_size, echo, progress_for, executor)
+                       if member_runs else ())
+        plans = [_Plan(spec, checkpoint, t, s, n, eps, cache_dir, chunk_size, split, echo,
+                       {m.name: next(members) for m in getattr(s, "full", ())})
+                 for t, s in runs]
+        return _execute(plans, executor, echo, progress_for, on_result)
     finally:
         if owned:
-            models.close()
+            executor.close()
 
 
-def _run(spec, checkpoint, transform, settings, n, eps, cache_dir, chunk_size, split, echo,
-         progress_for, models):
-    limits = _thresholds(transform, eps)
-    file_key = _file_key(spec, checkpoint, split, eps, transform, settings, chunk_size)
-    store = (H5Store(cache_file(cache_dir, "blindspot", f"{spec.name}_{settings.name}",
-                                file_key), file_key, echo=echo) if cache_dir else None)
-    x = transform(to_pm(split.test_x[:n]).reshape(n, -1))
-    labels = split.test_y[:n]
-    known = {}
-    if settings.name == "worst":        # the full members' own (cached) runs
-        known = {member.name: run_blindspot(
-            spec.name, checkpoint, transform, member, n, eps=eps, cache_dir=cache_dir,
-            chunk_size=chunk_size, split=split, echo=echo, progress_for=progress_for,
-            models=models) for member in settings.full}
-    names = [m.name for m in getattr(settings, "members", (settings,))]
-    parts, missing = {}, []
-    for start in range(0, n, chunk_size):
-        stop = min(start + chunk_size, n)
-        name, key = f"chunk_{start:05d}_{stop:05d}", {"start": start, "stop": stop}
-        cached = store.get(name, key, {"linf": (stop - start,)}) if store else None
-        if cached is not None:
-            parts[start] = cached
-        else:
-            missing.append((start, stop, name, key))
-    began, spent, rate = time.perf_counter(), 0, float("nan")
-    if missing:
-        model = models.get(spec.name, checkpoint)
-        rate = _announce(model, settings, x, labels, missing, limits, echo)
-        total = sum(stop - start for start, stop, _, _ in missing)
-        bar = (progress_for(total, f"{settings.name} {transform.name}") if progress_for
-               else nullcontext(None))
-        with bar as progress:
-            for start, stop, name, key in missing:
-                rows = slice(start, stop)
-                member_parts = {m: _rows_result(r, rows, limits) for m, r in known.items()}
-                part = _run_chunk(model, settings, names, x[rows], labels[rows],
-                                  np.arange(start, stop), limits, member_parts)
-                spent += int(part["grad_evals"].sum()) - sum(
-                    int(r.grad_evals[rows].sum()) for r in known.values())
-                if store:
-                    store.put(name, part, key)
-                parts[start] = part
-                if progress is not None:
-                    progress.update(stop - start)
-    spent += sum(r.new_grad_evals for r in known.values())    # members run just now
-    merged = {k: np.concatenate([parts[s][k] for s in sorted(parts)]) for k in parts[0]}
-    found_by = np.array([names[i] if i >= 0 else "" for i in merged["found_by"]], object)
-    return BlindspotResult(
-        dataset=spec.name, checkpoint=checkpoint, transform=transform, eps=eps,
-        settings=settings, index=np.arange(n), label=labels, prediction=merged["prediction"],
-        adv_prediction=merged["adv_prediction"], linf=merged["linf"], found_by=found_by,
-        adversarial=merged["adversarial"], transformed=x, grad_evals=merged["grad_evals"],
-        seconds=(time.perf_counter() - began if missing else 0.0)
-        + sum(r.seconds for r in known.values()), new_grad_evals=spent,
-        raw_rate=rate)
+class _Plan:
+    """One (transform, settings) run: its cache, its inputs, the chunks found in the cache
+    and the jobs of the missing ones."""
+
+    def __init__(self, spec, checkpoint, transform, settings, n, eps, cache_dir, chunk_size,
+                 split, echo, known):
+        self.spec, self.checkpoint, self.transform, self.settings = (spec, checkpoint,
+                                                                     transform, settings)
+        self.n, self.eps, self.known = n, eps, known
+        self.limits = _thresholds(transform, eps)
+        file_key = _file_key(spec, checkpoint, split, eps, transform, settings, chunk_size)
+        self.store = (H5Store(cache_file(cache_dir, "blindspot", f"{spec.name}_{settings.name}",
+                                         file_key), file_key, echo=echo) if cache_dir else None)
+        self.x = transform(to_pm(split.test_x[:n]).reshape(n, -1))
+        self.labels = split.test_y[:n]
+        self.names = [m.name for m in getattr(settings, "members", (settings,))]
+        self.parts, self.missing = {}, []
+        for start in range(0, n, chunk_size):
+            stop = min(start + chunk_size, n)
+            name, key = f"chunk_{start:05d}_{stop:05d}", {"start": start, "stop": stop}
+            cached = self.store.get(name, key, {"linf": (stop - start,)}) if self.store else None
+            if cached is not None:
+                self.parts[start] = cached
+            else:
+                self.missing.append((start, stop, name, key))
+        self.seconds, self.spent, self.rate = 0.0, 0, float("nan")
+
+    def job(self, start, stop):
+        rows = slice(start, stop)
+        payload = {"settings": self.settings, "names": self.names, "x": self.x[rows],
+                   "labels": self.labels[rows], "ids": np.arange(start, stop),
+                   "limits": self.limits,
+                   "known": {m: _rows_result(r, rows, self.limits)
+                             for m, r in self.known.items()}}
+        return Job(self.spec.name, self.checkpoint, _run_chunk, payload)
+
+    def done(self, start, stop, name, key, part, seconds):
+        rows = slice(start, stop)
+        self.spent += int(part["grad_evals"].sum()) - sum(
+            int(r.grad_evals[rows].sum()) for r in self.known.values())
+        self.seconds += seconds
+        if self.store:
+            self.store.put(name, part, key)
+        self.parts[start] = part
+
+    @property
+    def complete(self):
+        return all(start in self.parts for start, _, _, _ in self.missing)
+
+    def result(self):
+        parts = self.parts
+        merged = {k: np.concatenate([parts[s][k] for s in sorted(parts)]) for k in parts[0]}
+        found_by = np.array([self.names[i] if i >= 0 else "" for i in merged["found_by"]],
+                            object)
+        known = self.known.values()
+        return BlindspotResult(
+            dataset=self.spec.name, checkpoint=self.checkpoint, transform=self.transform,
+            eps=self.eps, settings=self.settings, index=np.arange(self.n), label=self.labels,
+            prediction=merged["prediction"], adv_prediction=merged["adv_prediction"],
+            linf=merged["linf"], found_by=found_by, adversarial=merged["adversarial"],
+            transformed=self.x, grad_evals=merged["grad_evals"],
+            seconds=self.seconds + sum(r.seconds for r in known),
+            new_grad_evals=self.spent + sum(r.new_grad_evals for r in known),
+            raw_rate=self.rate, members=self.known)
+
+
+def _execute(plans, executor, echo, progress_for, on_result):
+    """Run every plan's missing chunks on ``executor``; the driver writes each chunk's cache
+    entry as it arrives and reports complete results in order."""
+    for plan in plans:
+        if plan.missing:
+            plan.rate = _announce(executor, plan, echo)
+    jobs = [(plan, chunk) for plan in plans for chunk in plan.missing]
+    results, reported = [], [0]
+
+    def report():
+        while reported[0] < len(plans) and plans[reported[0]].complete:
+            results.append(plans[reported[0]].result())
+            reported[0] += 1
+            if on_result is not None:
+                on_result(results)
+
+    report()
+    total = sum(stop - start for _, (start, stop, _, _) in jobs)
+    label = (f"{plans[0].settings.name} on {len({id(p) for p, _ in jobs})} setting(s)"
+             if jobs else "")
+    bar = progress_for(total, label) if progress_for and jobs else nullcontext(None)
+    with bar as progress:
+        def done(index, part, seconds):
+            plan, chunk = jobs[index]
+            plan.done(*chunk, part, seconds)
+            if progress is not None:
+                progress.update(chunk[1] - chunk[0])
+            report()
+        executor.run([plan.job(start, stop) for plan, (start, stop, _, _) in jobs], done)
+    return results
 
 
 def _rows_result(result, rows, limits):
@@ -257,9 +294,11 @@ def _rows_result(result, rows, limits):
                         np.where(np.isfinite(linf), result.attack, "").astype(object))
 
 
-def _run_chunk(model, settings, names, x, labels, ids, limits, known):
+def _run_chunk(model, payload):
     """Classify x', attack the correct ones, re-classify their examples independently."""
     from bsattack.attacks import registry
+    x, labels, ids = payload["x"], payload["labels"], payload["ids"]
+    names, known = payload["names"], payload["known"]
     prediction = model.predict(x)
     correct = prediction == labels
     adversarial, linf = x.copy(), np.full(len(x), np.inf)
@@ -267,8 +306,8 @@ def _run_chunk(model, settings, names, x, labels, ids, limits, known):
     found_by = np.full(len(x), -1, np.int64)
     evals = np.zeros(len(x), np.int64)
     if correct.any():
-        attack = registry.build(model, settings)
-        args = (x[correct], labels[correct], limits, ids[correct])
+        attack = registry.build(model, payload["settings"])
+        args = (x[correct], labels[correct], payload["limits"], ids[correct])
         result = attack.run(*args, known=known) if known else attack.run(*args)
         adversarial[correct], evals[correct] = result.adversarial, result.grad_evals
         linf[correct] = np.where(result.found, np.abs(result.adversarial - x[correct]).max(1),
@@ -279,13 +318,18 @@ def _run_chunk(model, settings, names, x, labels, ids, limits, known):
             "found_by": found_by, "adversarial": adversarial, "grad_evals": evals}
 
 
-def _announce(model, settings, x, labels, missing, limits, echo):
+def _gradient_rate(model, payload):
+    return model.gradient_rate(payload["x"], payload["labels"])
+
+
+def _announce(executor, plan, echo):
     """Print the budget and the network's raw gradient rate; return the rate."""
-    count = sum(stop - start for start, stop, _, _ in missing)
-    probe = slice(0, min(settings.batch_size, len(x)))
-    rate = model.gradient_rate(x[probe], labels[probe])
-    echo(f"{settings.describe()} on {count} images at thresholds "
-         f"{', '.join(f'{t:g}' for t in limits)}; the network does {rate:,.0f} "
+    count = sum(stop - start for start, stop, _, _ in plan.missing)
+    probe = slice(0, min(plan.settings.batch_size, len(plan.x)))
+    rate = executor.call(Job(plan.spec.name, plan.checkpoint, _gradient_rate,
+                             {"x": plan.x[probe], "labels": plan.labels[probe]}))
+    echo(f"{plan.settings.describe()} on {count} images at thresholds "
+         f"{', '.join(f'{t:g}' for t in plan.limits)}; the network does {rate:,.0f} "
          f"image-gradients/s here (forward+backward, batch {probe.stop})")
     return rate
 
@@ -297,19 +341,8 @@ def paper_grid(dataset):
 
 
 def run_table(dataset, checkpoint, settings, n, split, on_setting=None, **kwargs):
-    """Every (α, β) of the paper's table for ``dataset`` with one restored network;
-    ``on_setting(results so far)`` after each (e.g. to rewrite the table files).  For the worst
-    case, each result carries its full members' results in ``members`` (by attack name)."""
-    results = []
-    with Models() as models:
-        for transform in paper_grid(dataset):
-            members = {m.name: run_blindspot(dataset, checkpoint, transform, m, n, split=split,
-                                             models=models, **kwargs)
-                       for m in getattr(settings, "full", ())}
-            result = run_blindspot(dataset, checkpoint, transform, settings, n, split=split,
-                                   models=models, **kwargs)
-            result.members = members
-            results.append(result)
-            if on_setting is not None:
-                on_setting(results)
-    return results
+    """Every (α, β) of the paper's table for ``dataset``, all handed to one executor;
+    ``on_setting(results so far)`` as each is complete (e.g. to rewrite the table files).
+    For the worst case, each result carries its full members' results in ``members``."""
+    return run_many(dataset, checkpoint, [(t, settings) for t in paper_grid(dataset)], n,
+                    split, on_result=on_setting, **kwargs)

@@ -13,7 +13,6 @@ import numpy as np
 
 from bsattack import challenge, challenge_attack, models
 from bsattack.display import display_path
-from bsattack.transforms import to_pm
 from madry_models import checkpoint as ckpt
 
 LEADERBOARDS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "leaderboards.json")
@@ -34,30 +33,27 @@ class Row:
     largest_linf: float  # in file units
 
 
-def project_rows(dataset, checkpoint, split, n, attacks, echo, progress_for, cache_dir=None):
+def project_rows(dataset, checkpoint, split, n, attacks, echo, progress_for, cache_dir=None,
+                 executor=None):
     """Natural accuracy, then the accuracy under each of ``attacks`` ([(row name, settings)])
-    on the first ``n`` test images, on one restored network.  ``progress_for(length, label)``
-    returns a progress bar (a context manager with ``update(k)``)."""
-    from bsattack.attacks.model import Model
+    on the first ``n`` test images; the attacks' chunks run on ``executor`` (default: this
+    process).  ``progress_for(length, label)`` returns a progress bar (a context manager with
+    ``update(k)``)."""
     rules = challenge.challenge_for(dataset)
     clean_file, labels = challenge.clean_test_images(split, dataset, n)
-    model = Model(dataset, checkpoint)
-    try:
-        natural = model.predict(to_pm(split.test_x[:n].reshape(n, -1)))
-        rows = [Row("no attack (natural accuracy)", float(np.mean(natural == labels)), 0.0)]
-        for name, settings in attacks:
-            with progress_for(n, name) as bar:
-                adv = challenge_attack.adversarial_examples(
-                    settings, dataset, checkpoint, split, n, cache_dir=cache_dir, echo=echo,
-                    progress=bar.update, model=model)
-            largest = challenge.check_attack(challenge_attack.to_file_units(dataset, adv),
-                                             clean_file, dataset)
-            predictions = models.predict(dataset, checkpoint, adv, rules.batch_size)
-            rows.append(Row(f"{name}: {settings.describe()}",
-                            float(np.mean(predictions == labels)), largest))
-            echo(f"{name}: {100 * rows[-1].accuracy:.2f}%")
-    finally:
-        model.close()
+    natural = models.predict(dataset, checkpoint, split.test_x[:n], rules.batch_size)
+    rows = [Row("no attack (natural accuracy)", float(np.mean(natural == labels)), 0.0)]
+    for name, settings in attacks:
+        with progress_for(n, name) as bar:
+            adv = challenge_attack.adversarial_examples(
+                settings, dataset, checkpoint, split, n, cache_dir=cache_dir, echo=echo,
+                progress=bar.update, executor=executor)
+        largest = challenge.check_attack(challenge_attack.to_file_units(dataset, adv),
+                                         clean_file, dataset)
+        predictions = models.predict(dataset, checkpoint, adv, rules.batch_size)
+        rows.append(Row(f"{name}: {settings.describe()}",
+                        float(np.mean(predictions == labels)), largest))
+        echo(f"{name}: {100 * rows[-1].accuracy:.2f}%")
     return rows
 
 

@@ -144,11 +144,11 @@ def test_an_interrupted_run_resumes_to_the_same_records(fashion, tmp_path, monke
     fresh = run("fresh")
     real, calls = experiment._run_chunk, []
 
-    def killed(*args, **kwargs):
-        calls.append(int(args[5][0]))                        # the chunk's first test index
+    def killed(model, payload):
+        calls.append(int(payload["ids"][0]))                 # the chunk's first test index
         if len(calls) == 2:
             raise KeyboardInterrupt                          # killed in the second chunk
-        return real(*args, **kwargs)
+        return real(model, payload)
     monkeypatch.setattr(experiment, "_run_chunk", killed)
     with pytest.raises(KeyboardInterrupt):
         run("resumed")

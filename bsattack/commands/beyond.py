@@ -10,8 +10,9 @@ from bsattack.commands.attack_options import (attack_option_names, attack_option
                                                settings_from_options)
 from bsattack.commands.common import header_lines, progressbar
 from bsattack.commands.options import (FiniteFloat, attacked_n_option, cache_dir_option,
-                                       checkpoint_option, data_dir_option, resolve_checkpoint,
-                                       validation_size_option)
+                                       checkpoint_option, data_dir_option,
+                                       executor_from_options, executor_options,
+                                       resolve_checkpoint, validation_size_option)
 from bsattack.datasets import PAPER_N, PAPER_TABLE_DATASETS
 from bsattack.outputs import check_writable_dir
 from bsattack.paths import RESULTS_DIR
@@ -70,26 +71,27 @@ def _points(alpha_min, alpha_steps, beta_steps, alphas, beta_fractions):
     return beyond.even_grid(alpha_min, alpha_steps, beta_steps)
 
 
-def _map(dataset, path, points, n, settings, split, cache_dir, out, stem, header, title):
+def _map(dataset, path, points, n, settings, split, cache_dir, out, stem, header, title,
+         executor=None):
     from bsattack.pipelines import beyond
     from bsattack.report import blindspot_map
     os.makedirs(out, exist_ok=True)
     csv_path = os.path.join(out, stem + ".csv")
     summaries = beyond.run_map(
         dataset, path, points, n, settings, split, cache_dir, click.echo,
-        on_point=lambda done: blindspot_map.write_csv(done, csv_path, header))
+        on_point=lambda done: blindspot_map.write_csv(done, csv_path, header), executor=executor)
     png = blindspot_map.plot(summaries, dataset, os.path.join(out, stem + ".png"), title)
     click.echo(f"wrote {csv_path}, {png}")
     return summaries
 
 
 def _shifts(dataset, path, settings_list, n, settings, split, cache_dir, out, stem, header,
-            accuracy_n):
+            accuracy_n, executor=None):
     from bsattack.pipelines import beyond
     from bsattack.report import shift_table
     os.makedirs(out, exist_ok=True)
     summaries = beyond.run_settings(dataset, path, settings_list, n, settings, split, cache_dir,
-                                    click.echo, min(accuracy_n, len(split.test_x)))
+                                    click.echo, min(accuracy_n, len(split.test_x)), executor)
     rows = shift_table.shift_rows(summaries)
     shift_table.write_table(rows, os.path.join(out, stem), header)
     click.echo(f"wrote {os.path.join(out, stem)}.md/.csv")
@@ -128,6 +130,7 @@ def _prepare(opts):
 @click.command("blindspot-map")
 @experiment_options()
 @grid_options
+@executor_options
 def blindspot_map_command(**o):
     """Accuracy and success at ε and α·ε over a dense grid of the valid (α, β) region:
     heat-maps (PNG, paper's points circled) and CSV; resumable (each point is cached)."""
@@ -137,23 +140,27 @@ def blindspot_map_command(**o):
     dataset, attack, n = o["dataset"], o["attack"], o["n"]
     click.echo(f"{len(points)} grid points × first {n} test images ({attack})")
     header = header_lines(path, n, settings) + [f"grid: {len(points)} (α, β) points"]
-    _map(dataset, path, points, n, settings, split, o["cache_dir"], o["out"],
-         f"blindspot_map_{dataset}_{attack}", header,
-         f"{dataset}, {os.path.basename(path.rstrip(os.sep))} (stand-in checkpoint), "
-         f"{attack}, N={n}")
+    with executor_from_options(o["workers"], o["ray_address"]) as executor:
+        _map(dataset, path, points, n, settings, split, o["cache_dir"], o["out"],
+             f"blindspot_map_{dataset}_{attack}", header,
+             f"{dataset}, {os.path.basename(path.rstrip(os.sep))}, "
+             f"{attack}, N={n}", executor)
 
 
 @click.command("shifts")
 @experiment_options()
 @shift_option
+@executor_options
 def shifts_command(**o):
     """Accuracy and success at ε under other natural shifts (gamma, blur, translation,
     rotation, inversion) and the paper's (α, β) points; which are blind spots."""
     from bsattack.pipelines import beyond
     settings, path, split = _prepare(o)
-    _shifts(o["dataset"], path, beyond.paper_settings(o["dataset"], o["shift_specs"]), o["n"],
-            settings, split, o["cache_dir"], o["out"], f"shifts_{o['dataset']}_{o['attack']}",
-            header_lines(path, o["n"], settings), o["accuracy_n"])
+    with executor_from_options(o["workers"], o["ray_address"]) as executor:
+        _shifts(o["dataset"], path, beyond.paper_settings(o["dataset"], o["shift_specs"]),
+                o["n"], settings, split, o["cache_dir"], o["out"],
+                f"shifts_{o['dataset']}_{o['attack']}", header_lines(path, o["n"], settings),
+                o["accuracy_n"], executor)
 
 
 @click.command("detectability")

@@ -8,8 +8,9 @@ from bsattack.commands.common import header_lines, progressbar
 from bsattack.datasets import PAPER_N, PAPER_TABLE_DATASETS, get_spec
 from bsattack.errors import BsattackError
 from bsattack.paths import CACHE_DIR
-from bsattack.commands.options import (FiniteFloat, checkpoint_option, data_dir_option, dataset_option,
-                              resolve_checkpoint, validation_size_option)
+from bsattack.commands.options import (FiniteFloat, checkpoint_option, data_dir_option,
+                                      dataset_option, executor_from_options, executor_options,
+                                      resolve_checkpoint, validation_size_option)
 
 
 
@@ -20,13 +21,14 @@ def _run_options(command):
                          show_default=True, help="Attack the first N test images."),
             click.option("--cache-dir", type=click.Path(file_okay=False), default=CACHE_DIR,
                          show_default=True, help="Per-image results (resumable)."),
-            checkpoint_option, data_dir_option, validation_size_option]):
+            checkpoint_option, data_dir_option, validation_size_option, executor_options]):
         command = option(command)
     return attack_options(command)
 
 
 def _evaluations_line(results):
-    """What the attacks run now cost: evaluations, wall time and the network's raw rate."""
+    """What the attacks run now cost: evaluations, attack time (summed over workers) and the
+    network's raw rate.  A worst case's result includes its members' costs."""
     spent = sum(r.new_grad_evals for r in results)
     seconds = sum(r.seconds for r in results)
     rates = [r.raw_rate for r in results if r.new_grad_evals]
@@ -45,8 +47,8 @@ def _evaluations_line(results):
 @_run_options
 @click.option("--out", type=click.Path(file_okay=False), default=os.path.join("results", "blindspot"),
               show_default=True, help="Folder for the CSV/JSON records and the figure.")
-def blindspot(dataset, alpha, beta, n, cache_dir, checkpoint, data_dir, validation_size, out,
-              **attack):
+def blindspot(dataset, alpha, beta, n, cache_dir, checkpoint, data_dir, validation_size,
+              workers, ray_address, out, **attack):
     """Attack x' = αx + β of the first N test images; print accuracy and success at ε, α·ε."""
     from bsattack import data
     from bsattack.experiment import run_blindspot
@@ -61,8 +63,10 @@ def blindspot(dataset, alpha, beta, n, cache_dir, checkpoint, data_dir, validati
         check_writable_dir(cache_dir, "--cache-dir")
     path = resolve_checkpoint(dataset, checkpoint)
     split = data.load(dataset, data_dir, validation_size, echo=click.echo)
-    result = run_blindspot(dataset, path, transform, settings, n, split=split,
-                           cache_dir=cache_dir, echo=click.echo, progress_for=progressbar)
+    with executor_from_options(workers, ray_address) as executor:
+        result = run_blindspot(dataset, path, transform, settings, n, split=split,
+                               cache_dir=cache_dir, echo=click.echo, progress_for=progressbar,
+                               executor=executor)
     s = result.summary()
     click.echo(f"{dataset} α={alpha:g} β={beta:g} ({settings.name}, {path}): accuracy "
                f"{100 * s['accuracy']:.2f}% of {s['n']}; success over {s['attacked']} attacked: "
@@ -91,13 +95,10 @@ def _write_records(result, stem, header):
 @_run_options
 @click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True,
               help="Folder for tableN_<dataset>_<attack>.{md,csv} and figure4_<dataset>_<attack>.png.")
-def tables(dataset, n, cache_dir, checkpoint, data_dir, validation_size, out, **attack):
+def tables(dataset, n, cache_dir, checkpoint, data_dir, validation_size, workers, ray_address,
+           out, **attack):
     """The paper's Tables 2 (MNIST) and 3 (Fashion-MNIST) with its numbers alongside."""
-    from bsattack import data
-    from bsattack.experiment import run_table
     from bsattack.outputs import check_writable_dir
-    from bsattack.report.figure4 import figure4
-    from bsattack.report.tables import paper_table, write_table
 
     names = list(PAPER_TABLE_DATASETS) if dataset == "both" else [dataset]
     if checkpoint and len(names) > 1:
@@ -106,29 +107,38 @@ def tables(dataset, n, cache_dir, checkpoint, data_dir, validation_size, out, **
     check_writable_dir(out, "--out")
     if cache_dir:
         check_writable_dir(cache_dir, "--cache-dir")
-    for name in names:
-        path = resolve_checkpoint(name, checkpoint)
-        split = data.load(name, data_dir, validation_size, echo=click.echo)
-        stem = os.path.join(out, f"table{paper_table(name)['table']}_{name}_{settings.name}")
-        header = header_lines(path, n, settings)
-        grid = len(paper_table(name)["rows"])
+    with executor_from_options(workers, ray_address) as executor:
+        for name in names:
+            _table(name, resolve_checkpoint(name, checkpoint), n, cache_dir, data_dir,
+                   validation_size, out, settings, executor)
 
-        def rewrite(results):
-            r = results[-1]
-            s = r.summary()
-            click.echo(f"{name} α={s['alpha']:g} β={s['beta']:g}: accuracy "
-                       f"{100 * s['accuracy']:.2f}%, success @ε {100 * s['success_eps']:.2f}%, "
-                       f"@α·ε {100 * s['success_alpha_eps']:.2f}% ({s['attacked']} attacked, "
-                       f"{s['grad_evals_per_attacked']:.0f} evaluations per image)")
-            status = ([] if len(results) == grid
-                      else [f"INCOMPLETE: {len(results)} of {grid} settings"])
-            write_table(results, name, stem, header + status)
 
-        results = run_table(name, path, settings, n, split, on_setting=rewrite,
-                            cache_dir=cache_dir, echo=click.echo, progress_for=progressbar)
-        alpha, beta = get_spec(name).paper.shown
-        shown = next(r for r in results if (r.alpha, r.beta) == (alpha, beta))
-        figure = figure4(shown, os.path.join(out, f"figure4_{name}_{settings.name}.png"))
-        click.echo(f"wrote {stem}.md, {stem}.csv, {figure} (ε={get_spec(name).eps:g})")
-        click.echo(_evaluations_line(results + [m for r in results
-                                               for m in (r.members or {}).values()]))
+def _table(name, path, n, cache_dir, data_dir, validation_size, out, settings, executor):
+    """One data set's table: its files rewritten as each setting completes, then Figure 4."""
+    from bsattack import data
+    from bsattack.experiment import run_table
+    from bsattack.report.figure4 import figure4
+    from bsattack.report.tables import paper_table, write_table
+
+    split = data.load(name, data_dir, validation_size, echo=click.echo)
+    stem = os.path.join(out, f"table{paper_table(name)['table']}_{name}_{settings.name}")
+    header = header_lines(path, n, settings)
+    grid = len(paper_table(name)["rows"])
+
+    def rewrite(results):
+        s = results[-1].summary()
+        click.echo(f"{name} α={s['alpha']:g} β={s['beta']:g}: accuracy "
+                   f"{100 * s['accuracy']:.2f}%, success @ε {100 * s['success_eps']:.2f}%, "
+                   f"@α·ε {100 * s['success_alpha_eps']:.2f}% ({s['attacked']} attacked, "
+                   f"{s['grad_evals_per_attacked']:.0f} evaluations per image)")
+        status = ([] if len(results) == grid
+                  else [f"INCOMPLETE: {len(results)} of {grid} settings"])
+        write_table(results, name, stem, header + status)
+
+    results = run_table(name, path, settings, n, split, on_setting=rewrite, cache_dir=cache_dir,
+                        echo=click.echo, progress_for=progressbar, executor=executor)
+    alpha, beta = get_spec(name).paper.shown
+    shown = next(r for r in results if (r.alpha, r.beta) == (alpha, beta))
+    figure = figure4(shown, os.path.join(out, f"figure4_{name}_{settings.name}.png"))
+    click.echo(f"wrote {stem}.md, {stem}.csv, {figure} (ε={get_spec(name).eps:g})")
+    click.echo(_evaluations_line(results))

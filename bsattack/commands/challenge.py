@@ -8,8 +8,9 @@ from bsattack.commands.common import command_line, progressbar
 from bsattack.commands.attack_options import (attack_option_names, attack_options,
                                               settings_from_options)
 from bsattack.errors import BsattackError
-from bsattack.commands.options import (checkpoint_option, data_dir_option, dataset_option, out_option,
-                              resolve_checkpoint, validation_size_option)
+from bsattack.commands.options import (checkpoint_option, data_dir_option, dataset_option,
+                                      executor_from_options, executor_options, out_option,
+                                      resolve_checkpoint, validation_size_option)
 
 
 @click.command()
@@ -52,7 +53,7 @@ def _common(command):
                                          default=None, help="Cached chunks (resumable) "
                                          "[default: the project's cache/].")]):
         command = option(command)
-    return command
+    return executor_options(command)
 
 
 def _settings(dataset, options):
@@ -69,7 +70,8 @@ def _settings(dataset, options):
 @click.option("--n", "n", type=click.IntRange(min=1), default=None,
               help="Attack the first N test images [default: all, as the challenge wants].")
 @out_option("attack.npy", "The challenge-format .npy file to write.")
-def attack(dataset, checkpoint, data_dir, validation_size, cache_dir, n, out, **options):
+def attack(dataset, checkpoint, data_dir, validation_size, cache_dir, workers, ray_address, n,
+           out, **options):
     """Attack the whole test set and write a challenge-format file ([0, 1] for MNIST, [0, 255]
     for CIFAR10); chunks are cached, so an interrupted run resumes."""
     from bsattack import challenge, challenge_attack, data, models
@@ -79,10 +81,11 @@ def attack(dataset, checkpoint, data_dir, validation_size, cache_dir, n, out, **
     path = resolve_checkpoint(dataset, checkpoint)
     split = data.load(dataset, data_dir, validation_size, echo=click.echo)
     n = n or len(split.test_x)
-    with progressbar(n, settings.name) as bar:
+    with executor_from_options(workers, ray_address) as executor, \
+            progressbar(n, settings.name) as bar:
         adv = challenge_attack.adversarial_examples(settings, dataset, path, split, n,
                                                     cache_dir=cache_dir, echo=click.echo,
-                                                    progress=bar.update)
+                                                    progress=bar.update, executor=executor)
     file_values = challenge_attack.to_file_units(dataset, adv)
     clean, labels = challenge.clean_test_images(split, dataset, n)
     largest = challenge.check_attack(file_values, clean, dataset)
@@ -104,8 +107,8 @@ def attack(dataset, checkpoint, data_dir, validation_size, cache_dir, n, out, **
 @click.option("--n", "n", type=click.IntRange(min=1), default=None,
               help="Use the first N test images [default: all].")
 @out_option(None, "Also write the markdown table to this file.")
-def leaderboard(dataset, checkpoint, data_dir, validation_size, cache_dir, rows, n, out,
-                **options):
+def leaderboard(dataset, checkpoint, data_dir, validation_size, cache_dir, workers, ray_address,
+                rows, n, out, **options):
     """Run PGD (cross-entropy and CW margin), C&W L∞, APGD and their worst case on CHECKPOINT
     and print their accuracies next to the published challenge leaderboards."""
     from bsattack import challenge, data
@@ -129,8 +132,10 @@ def leaderboard(dataset, checkpoint, data_dir, validation_size, cache_dir, rows,
     path = resolve_checkpoint(dataset, checkpoint)
     split = data.load(dataset, data_dir, validation_size, echo=click.echo)
     n = n or len(split.test_x)
-    found = board.project_rows(dataset, path, split, n, attacks, echo=click.echo,
-                               progress_for=progressbar, cache_dir=cache_dir)
+    with executor_from_options(workers, ray_address) as executor:
+        found = board.project_rows(dataset, path, split, n, attacks, echo=click.echo,
+                                   progress_for=progressbar, cache_dir=cache_dir,
+                                   executor=executor)
     text = board.render(dataset, path, n, found,
                         command=command_line())
     click.echo(text)

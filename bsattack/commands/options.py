@@ -68,3 +68,22 @@ cache_dir_option = click.option("--cache-dir", type=click.Path(file_okay=False),
                                 default=CACHE_DIR, show_default=True,
                                 help="Folder of the HDF5 caches (per-image results, embeddings; "
                                      "resumable).")
+
+
+def executor_options(command):
+    """``--workers`` and ``--ray-address``: where the chunks are computed (see
+    :mod:`bsattack.parallel`); without them, in this process."""
+    command = click.option(
+        "--ray-address", default=None, metavar="ADDR",
+        help="Join the Ray cluster at ADDR (e.g. 10.0.0.1:6379 after 'ray start --head') and "
+             "compute the chunks on its workers.")(command)
+    return click.option(
+        "--workers", type=click.IntRange(min=1), default=None,
+        help="Compute the chunks on N Ray workers (a local Ray unless --ray-address); "
+             "needs pip install '.[ray]'.  [default: this process]")(command)
+
+
+def executor_from_options(workers, ray_address):
+    """The executor of ``--workers``/``--ray-address`` (a context manager)."""
+    from bsattack.parallel import make_executor
+    return make_executor(workers, ray_address)

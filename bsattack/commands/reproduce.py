@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import click
 
-from bsattack.commands.options import data_dir_option, validation_size_option
+from bsattack.commands.options import data_dir_option, executor_options, validation_size_option
 from bsattack.datasets import DATASETS, PAPER_TABLE_DATASETS, get_spec
 from bsattack.outputs import check_writable_dir
 from bsattack.paths import RESULTS_DIR
@@ -54,9 +54,10 @@ def checkpoint_options(command):
 @validation_size_option
 @click.option("--out", type=click.Path(file_okay=False), default=RESULTS_DIR, show_default=True)
 @click.option("--skip-leaderboard", is_flag=True, help="Leave out the leaderboard comparison.")
+@executor_options
 @click.pass_context
-def reproduce(ctx, quick, datasets, data_dir, validation_size, out, skip_leaderboard,
-              **checkpoint_args):
+def reproduce(ctx, quick, datasets, data_dir, validation_size, out, skip_leaderboard, workers,
+              ray_address, **checkpoint_args):
     """Tables 1-3, Figures 1, 2, 4, 5 and the MNIST leaderboard comparison, in one go."""
     root = ctx.find_root()
     tables, figures, leaderboard = (root.command.get_command(root, name)
@@ -79,15 +80,17 @@ def reproduce(ctx, quick, datasets, data_dir, validation_size, out, skip_leaderb
                    f"worst case)")
         common = dict(dataset=name, checkpoint=adv, data_dir=data_dir,
                       validation_size=validation_size, out=out)
-        ctx.invoke(tables, attack="worst", n=sizes.table_n, **common)
-        click.echo(f"== {name}: Figures 1/2 and 5, Table 1 row")
+        ctx.invoke(tables, attack="worst", n=sizes.table_n, workers=workers,
+                   ray_address=ray_address, **common)
+        click.echo(f"== {name}: Figures 1/2 and 5, Table 1 row (the table's worst case at α = 1)")
         ctx.invoke(figures, dataset=name, checkpoint=adv, natural_checkpoint=nat,
-                   data_dir=data_dir, validation_size=validation_size, attack="cw",
+                   data_dir=data_dir, validation_size=validation_size, attack="worst",
                    n=sizes.table_n, per_class=sizes.per_class or None, out_dir=out)
     if "mnist" in names and not skip_leaderboard:
         click.echo("== mnist: leaderboard comparison")
         ctx.invoke(leaderboard, dataset="mnist", checkpoint=checkpoints["mnist"][0],
                    data_dir=data_dir, validation_size=validation_size,
                    n=sizes.leaderboard_n or None, pgd_restarts=sizes.leaderboard_restarts,
+                   workers=workers, ray_address=ray_address,
                    out=os.path.join(out, "leaderboard_mnist.md"))
     click.echo(f"reproduce: outputs in {out}")

@@ -1,7 +1,7 @@
 """Beyond the paper: the blind-spot map (accuracy and success over a dense grid of the valid
 (α, β) region, where the paper samples six points per data set), other natural shift families,
 and the before/after comparison of blind-spot augmented training.  Every point or setting runs
-through :func:`bsattack.experiment.run_blindspot` (cached per image, so runs resume and share
+through :func:`bsattack.experiment.run_many` (cached per image, so runs resume and share
 points with ``tables``/``blindspot``); the tables and figures are drawn by
 :mod:`bsattack.report.blindspot_map` and :mod:`bsattack.report.shift_table`.
 
@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from bsattack import models
 from bsattack.errors import BsattackError
-from bsattack.experiment import paper_grid, run_blindspot
+from bsattack.experiment import paper_grid, run_many
 from bsattack.report.shift_table import family_verdicts
 from bsattack.shifts import DEFAULT_SHIFTS, ORIGINAL, BlindSpot, Shift, parse
 from bsattack.transforms import to_01, to_pm, validate
@@ -52,16 +52,21 @@ def even_grid(alpha_min=0.6, alpha_steps=9, beta_steps=5):
     return grid(np.linspace(alpha_min, 1.0, alpha_steps), fractions)
 
 
-def run_map(dataset, checkpoint, points, n, settings, split, cache_dir, echo, on_point=None):
-    """Summaries (``BlindspotResult.summary()`` + ``beta_fraction``) of every grid point."""
+def run_map(dataset, checkpoint, points, n, settings, split, cache_dir, echo, on_point=None,
+            executor=None):
+    """Summaries (``BlindspotResult.summary()`` + ``beta_fraction``) of every grid point, all
+    points handed to ``executor`` together; ``on_point(summaries so far)`` in grid order."""
     summaries = []
-    for i, (alpha, beta, fraction) in enumerate(points):
-        echo(f"[{i + 1}/{len(points)}] α={alpha:g} β={beta:g}")
-        result = run_blindspot(dataset, checkpoint, BlindSpot(alpha, beta), settings, n,
-                               split=split, cache_dir=cache_dir, echo=echo)
-        summaries.append({**result.summary(), "beta_fraction": fraction})
+
+    def done(results):
+        s = results[-1].summary()
+        summaries.append({**s, "beta_fraction": points[len(summaries)][2]})
+        echo(f"[{len(summaries)}/{len(points)}] α={s['alpha']:g} β={s['beta']:g}: accuracy "
+             f"{100 * s['accuracy']:.2f}%, success @ε {100 * s['success_eps']:.2f}%")
         if on_point is not None:
             on_point(summaries)
+    run_many(dataset, checkpoint, [(BlindSpot(a, b), settings) for a, b, _ in points], n, split,
+             cache_dir=cache_dir, echo=echo, executor=executor, on_result=done)
     return summaries
 
 
@@ -93,21 +98,24 @@ def strength(setting):
 
 
 def run_settings(dataset, checkpoint, settings, n, attack_settings, split, cache_dir, echo,
-                 accuracy_n=None):
-    """{label: summary} of every setting (the original first), through ``run_blindspot``;
+                 accuracy_n=None, executor=None):
+    """{label: summary} of every setting (the original first), through ``run_many``;
     ``accuracy`` (and ``accuracy_n``) from the first ``accuracy_n`` test images when given."""
     big = (accuracies(dataset, checkpoint, settings, split.test_x[:accuracy_n],
                       split.test_y[:accuracy_n]) if accuracy_n else {})
     out = {}
-    for i, s in enumerate(settings):
-        echo(f"[{i + 1}/{len(settings)}] {dataset} {s.name}")
-        result = run_blindspot(dataset, checkpoint, s, attack_settings, n, split=split,
-                               cache_dir=cache_dir, echo=echo)
-        summary = result.summary()
+
+    def done(results):
+        s = settings[len(out)]
+        summary = results[-1].summary()
+        echo(f"[{len(out) + 1}/{len(settings)}] {dataset} {s.name}: accuracy "
+             f"{100 * summary['accuracy']:.2f}%, success @ε {100 * summary['success_eps']:.2f}%")
         if big:
             summary.update(accuracy=big[s.name], accuracy_attacked_n=summary["accuracy"])
         out[s.name] = {**summary, "setting": s.name, "family": s.family,
                        "strength": strength(s), "accuracy_n": accuracy_n or n}
+    run_many(dataset, checkpoint, [(s, attack_settings) for s in settings], n, split,
+             cache_dir=cache_dir, echo=echo, executor=executor, on_result=done)
     return out
 
 

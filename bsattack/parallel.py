@@ -1,0 +1,214 @@
+"""Where a run's chunks are computed: in this process (the default) or on Ray actors.
+
+A :class:`Job` is one chunk of work on one restored network, ``fn(model, payload)`` returning a
+dict of arrays, with ``fn`` a module-level function (it travels by name).  The driver hands a
+list of jobs to an executor and receives each result through ``on_done(index, result,
+seconds)`` as soon as it is ready; only the driver writes caches and outputs.
+
+:class:`LocalExecutor` runs the jobs in order, one restored network per (data set,
+checkpoint).  :class:`RayExecutor` keeps one Ray actor per worker; an actor restores a
+checkpoint once (its files are sent by the driver, so workers need no shared file system) and
+then takes chunks.  Actors are restarted by Ray when their process dies and the chunk they
+held is retried (``max_restarts``/``max_task_retries``), so a killed worker changes nothing
+but the wall time.  Every random draw of an attack is keyed by the image's test index, so
+which worker computes a chunk does not change its result.
+"""
+import os
+import tempfile
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+from typing import Callable
+
+from bsattack.errors import BsattackError
+from madry_models import checkpoint as ckpt
+
+
+@dataclass
+class Job:
+    dataset: str
+    checkpoint: str          # a resolved checkpoint path on the driver
+    fn: Callable             # fn(model, payload) -> dict of arrays
+    payload: dict
+
+
+class Models:
+    """Restored networks (:class:`bsattack.attacks.model.Model`), one per (data set,
+    checkpoint), built on first use and closed together."""
+
+    def __init__(self):
+        self._models = {}
+
+    def get(self, dataset, checkpoint):
+        key = (dataset, checkpoint)
+        if key not in self._models:
+            from bsattack.attacks.model import Model
+            self._models[key] = Model(dataset, checkpoint)
+        return self._models[key]
+
+    def close(self):
+        for model in self._models.values():
+            model.close()
+        self._models.clear()
+
+
+class LocalExecutor:
+    """Every job in this process, in order."""
+
+    workers = 1
+
+    def __init__(self):
+        self.models = Models()
+
+    def run(self, jobs, on_done):
+        for index, job in enumerate(jobs):
+            began = time.perf_counter()
+            result = job.fn(self.models.get(job.dataset, job.checkpoint), job.payload)
+            on_done(index, result, time.perf_counter() - began)
+
+    def call(self, job):
+        """One job's result, now."""
+        return job.fn(self.models.get(job.dataset, job.checkpoint), job.payload)
+
+    def close(self):
+        self.models.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Worker:
+    """The state of one Ray actor: restored networks keyed by (data set, checkpoint hash),
+    restored from files the driver sent."""
+
+    def __init__(self):
+        from bsattack.startup import start_tensorflow
+        start_tensorflow()
+        self.models = Models()
+        self.folder = tempfile.mkdtemp(prefix="bsattack-worker-")
+
+    def pid(self):
+        return os.getpid()
+
+    def run(self, dataset, digest, files, fn, payload):
+        began = time.perf_counter()
+        prefix = os.path.join(self.folder, digest[:16], "model")
+        if not os.path.exists(prefix + ".index"):
+            import ray
+            os.makedirs(os.path.dirname(prefix), exist_ok=True)
+            for suffix, content in ray.get(files[0]).items():
+                with open(prefix + suffix, "wb") as handle:
+                    handle.write(content)
+        model = self.models.get(dataset, prefix)
+        return fn(model, payload), time.perf_counter() - began, os.getpid()
+
+
+def checkpoint_files(path):
+    """{suffix: bytes} of the checkpoint's index and data files (what its content hash
+    covers), to be written next to another prefix."""
+    prefix = ckpt.resolve_prefix(path)
+    folder, base = os.path.split(prefix)
+    files = {}
+    for name in sorted(os.listdir(folder or ".")):
+        if name == base + ".index" or name.startswith(base + ".data-"):
+            with open(os.path.join(folder, name), "rb") as handle:
+                files[name[len(base):]] = handle.read()
+    return files
+
+
+class RayExecutor:
+    """``workers`` Ray actors on a local Ray (``address`` None) or on the cluster at
+    ``address`` (then ``workers`` defaults to its CPU count)."""
+
+    def __init__(self, workers=None, address=None):
+        try:
+            import ray
+        except ImportError:
+            raise BsattackError("--workers/--ray-address need Ray: pip install '.[ray]' "
+                                "(or pip install -r requirements-ray.txt)") from None
+        self.ray = ray
+        self._owns_ray = not ray.is_initialized()
+        if self._owns_ray:
+            os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")   # GPUs stay visible
+            import bsattack
+            import madry_models
+            env = {"py_modules": [os.path.dirname(bsattack.__file__),
+                                  os.path.dirname(madry_models.__file__)],
+                   "env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2",
+                                # one CPU per actor, as Ray schedules them: no oversubscription
+                                "TF_NUM_INTRAOP_THREADS": "1"}}
+            options = dict(include_dashboard=False, log_to_driver=False, runtime_env=env,
+                           configure_logging=False)
+            if address:
+                ray.init(address=address, **options)
+            else:
+                ray.init(num_cpus=workers or os.cpu_count(), **options)
+        self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        remote = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=-1)(Worker)
+        self.actors = [remote.remote() for _ in range(self.workers)]
+        self._files = {}
+        self.chunks_by_pid = Counter()     # jobs done per worker process
+
+    def _wire(self, job):
+        if job.checkpoint not in self._files:
+            self._files[job.checkpoint] = (ckpt.content_hash(job.checkpoint),
+                                           self.ray.put(checkpoint_files(job.checkpoint)))
+        digest, ref = self._files[job.checkpoint]
+        return job.dataset, digest, [ref], job.fn, job.payload
+
+    def _get(self, ref):
+        try:
+            return self.ray.get(ref)
+        except self.ray.exceptions.RayTaskError as error:
+            cause = getattr(error, "cause", None)
+            if isinstance(cause, BsattackError):
+                raise BsattackError(str(cause)) from None
+            raise
+
+    def run(self, jobs, on_done):
+        queue, idle, pending = deque(enumerate(jobs)), list(self.actors), {}
+        while queue or pending:
+            while queue and idle:
+                index, job = queue.popleft()
+                actor = idle.pop()
+                pending[actor.run.remote(*self._wire(job))] = (index, actor)
+            ready, _ = self.ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                index, actor = pending.pop(ref)
+                result, seconds, pid = self._get(ref)
+                self.chunks_by_pid[pid] += 1
+                idle.append(actor)
+                on_done(index, result, seconds)
+
+    def call(self, job):
+        return self._get(self.actors[0].run.remote(*self._wire(job)))[0]
+
+    def worker_pids(self):
+        """The process ids of the actors now (an idle actor answers at once)."""
+        return self.ray.get([actor.pid.remote() for actor in self.actors])
+
+    def close(self):
+        """Stop the actors, and the local Ray when this executor started it."""
+        for actor in self.actors:
+            self.ray.kill(actor)
+        self.actors = []
+        if self._owns_ray:
+            self.ray.shutdown()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def make_executor(workers=None, address=None):
+    """The executor the options ask for: local without ``workers``/``address``."""
+    if workers is None and address is None:
+        return LocalExecutor()
+    if workers is not None and workers < 1:
+        raise BsattackError(f"--workers must be at least 1 (got {workers})")
+    return RayExecutor(workers, address)

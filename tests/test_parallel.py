@@ -1,0 +1,118 @@
+"""The Ray backend (--workers): the same files and cached records as one process, also when
+a worker is killed mid-run; the executors' contract against each other."""
+import os
+import signal
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from bsattack import experiment
+from bsattack.attacks.pgd import PGDSettings
+from bsattack.parallel import LocalExecutor, RayExecutor, make_executor
+from bsattack.shifts import BlindSpot
+from cli import main
+
+ray = pytest.importorskip("ray")
+
+
+def body(path):
+    """A result file without its header lines (CSV '#' lines, Markdown '<!-- -->' lines: the
+    command line and the date differ)."""
+    with open(path) as handle:
+        return [line for line in handle.read().splitlines()
+                if not line.startswith(("#", "<!--"))]
+
+
+def test_tables_on_two_workers_equal_one_process(small_checkpoint, fixture_data_dir,
+                                                  tmp_path):
+    """`tables --dataset fashion --attack pgd --n 300` with --workers 2 writes the files and
+    caches the records a single-process run does."""
+    common = ["tables", "--dataset", "fashion", "--attack", "pgd", "--n", "300",
+              "--checkpoint", small_checkpoint("fashion"), "--data-dir", fixture_data_dir,
+              "--validation-size", "100"]
+    runs = {}
+    for name, extra in (("one", []), ("two", ["--workers", "2"])):
+        out, cache = tmp_path / name, tmp_path / f"{name}_cache"
+        result = CliRunner().invoke(main, [*common, "--out", str(out), "--cache-dir",
+                                           str(cache), *extra])
+        assert result.exit_code == 0, result.output
+        runs[name] = (out, cache)
+    files = sorted(os.listdir(runs["one"][0]))
+    assert files == sorted(os.listdir(runs["two"][0])) and len(files) == 3   # csv, md, png
+    for name in files:
+        if name.endswith((".csv", ".md")):
+            assert body(runs["one"][0] / name) == body(runs["two"][0] / name), name
+    assert not ray.is_initialized()               # the command stopped the Ray it started
+
+
+def cached_results(checkpoint, split, cache, grid, settings):
+    return experiment.run_many("fashion", checkpoint, [(t, settings) for t in grid], 120, split,
+                               cache_dir=str(cache), chunk_size=40, echo=lambda *_: None)
+
+
+def test_a_killed_worker_changes_nothing(small_checkpoint, small_split, tmp_path):
+    """One actor's process is killed while it holds a chunk; Ray restarts it and reruns the
+    chunk, and every cached record equals the single-process run's, byte for byte."""
+    checkpoint, split = small_checkpoint("fashion"), small_split("fashion")
+    grid = [BlindSpot(1.0, 0.0), BlindSpot(0.9, 0.0), BlindSpot(0.9, 0.05)]
+    settings = PGDSettings(steps=60, step_size=0.002, batch_size=40)
+    quiet = dict(echo=lambda *_: None)
+    local = experiment.run_many("fashion", checkpoint, [(t, settings) for t in grid], 120,
+                                split, cache_dir=str(tmp_path / "local"), chunk_size=40, **quiet)
+    with RayExecutor(workers=2) as executor:
+        pids = executor.worker_pids()
+        killed = []
+
+        class Bar:
+            """A progress bar that kills the worker that did not just finish a chunk."""
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                pass
+
+            def update(self, _):
+                if not killed:
+                    busy = [pid for pid in pids if pid not in executor.chunks_by_pid]
+                    killed.append(busy[0])
+                    os.kill(busy[0], signal.SIGKILL)
+        experiment.run_many("fashion", checkpoint, [(t, settings) for t in grid], 120, split,
+                            cache_dir=str(tmp_path / "ray"), chunk_size=40, executor=executor,
+                            progress_for=lambda *_: Bar(), **quiet)
+        assert killed and killed[0] not in executor.worker_pids()    # restarted by Ray
+        assert sum(executor.chunks_by_pid.values()) == 9
+    again = cached_results(checkpoint, split, tmp_path / "ray", grid, settings)
+    for a, b in zip(local, again):
+        assert a.new_grad_evals > 0 and b.new_grad_evals == 0      # b: all from the cache
+        assert a.records() == b.records()
+        assert a.adversarial.tobytes() == b.adversarial.tobytes()
+
+
+def test_local_and_ray_executors_give_the_same_job_results(small_checkpoint, small_split):
+    """The executor contract: on_done(index, result, seconds) once per job, any order."""
+    checkpoint, split = small_checkpoint("fashion"), small_split("fashion")
+    x = (split.test_x[:50].reshape(50, -1) - 0.5).astype(np.float32)
+    jobs = [experiment.Job("fashion", checkpoint, experiment._gradient_rate,
+                           {"x": x[:k], "labels": split.test_y[:k]}) for k in (10, 20, 30)]
+    results = {}
+    with make_executor(workers=2) as executor:
+        executor.run(jobs, lambda i, r, s: results.setdefault(i, (r, s)))
+    assert sorted(results) == [0, 1, 2] and all(s > 0 for _, s in results.values())
+    with LocalExecutor() as local:
+        seen = []
+        local.run(jobs, lambda i, r, s: seen.append(i))
+    assert seen == [0, 1, 2]
+
+
+def test_workers_need_ray_or_say_so(monkeypatch):
+    import builtins
+    real = builtins.__import__
+
+    def no_ray(name, *args, **kwargs):
+        if name == "ray":
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    with pytest.raises(Exception, match=r"pip install '\.\[ray\]'"):
+        make_executor(workers=2)
