@@ -11,7 +11,9 @@ checkpoint once (its files are sent by the driver, so workers need no shared fil
 then takes chunks.  Actors are restarted by Ray when their process dies and the chunk they
 held is retried (``max_restarts``/``max_task_retries``), so a killed worker changes nothing
 but the wall time.  Every random draw of an attack is keyed by the image's test index, so
-which worker computes a chunk does not change its result.
+which worker computes a chunk does not change its result.  Workers keep TensorFlow's default
+thread count (the node's cores), as a local run does: the network's float results depend on
+the number of threads, so one-thread workers would move a few PGD steps by a rounding error.
 """
 import os
 import tempfile
@@ -137,9 +139,7 @@ class RayExecutor:
             import madry_models
             env = {"py_modules": [os.path.dirname(bsattack.__file__),
                                   os.path.dirname(madry_models.__file__)],
-                   "env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2",
-                                # one CPU per actor, as Ray schedules them: no oversubscription
-                                "TF_NUM_INTRAOP_THREADS": "1"}}
+                   "env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"}}
             options = dict(include_dashboard=False, log_to_driver=False, runtime_env=env,
                            configure_logging=False)
             if address:
