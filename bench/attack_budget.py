@@ -62,7 +62,7 @@ def images(model, dataset, transform, how, split):
 def point(model, settings, x, y, ids, thresholds, key, chunk):
     """One cached run: success per threshold and evaluations per image.  Runs ``chunk`` images
     at a time, each chunk cached on its own, so a long point resumes where it stopped."""
-    path = os.path.join(CACHE, f"{digest(key)[:20]}.npz")
+    path = point_path(key)
     if os.path.exists(path):
         return dict(np.load(path))
     parts = [part(model, settings, x[i:i + chunk], y[i:i + chunk], ids[i:i + chunk],
@@ -72,6 +72,10 @@ def point(model, settings, x, y, ids, thresholds, key, chunk):
     found["seconds"] = np.float64(sum(float(p["seconds"]) for p in parts))
     save(path, found)
     return found
+
+
+def point_path(key):
+    return os.path.join(CACHE, f"{digest(key)[:20]}.npz")
 
 
 def part(model, settings, x, y, ids, thresholds, path):
@@ -132,7 +136,8 @@ def main():
     parser.add_argument("--out", default=os.path.join(ROOT, "results"))
     parser.add_argument("--attacks", default=",".join(BUDGETS))
     parser.add_argument("--largest-reference", type=int, default=1000,
-                        help="leave out reference budgets above this (steps per constant)")
+                        help="leave out reference budgets above this (steps per constant) "
+                             "unless already cached")
     parser.add_argument("--settings", default=",".join(SETTINGS),
                         help="which settings to run, comma-separated")
     parser.add_argument("--chunk", type=int, default=25,
@@ -148,10 +153,11 @@ def main():
         thresholds = transform.thresholds(model_eps(dataset))
         for attack in args.attacks.split(","):
             for settings in BUDGETS[attack]:
-                if attack == "C&W reference" and budget_of(settings) > args.largest_reference:
-                    continue
                 key = {"setting": setting, "how": list(how), "settings": settings.key(),
                        "checkpoint": checkpoint_hash(checkpoint), "data": split.fingerprint}
+                if (attack == "C&W reference" and budget_of(settings) > args.largest_reference
+                        and not os.path.exists(point_path(key))):
+                    continue
                 found = point(model, settings, x, y, ids, thresholds, key, args.chunk)
                 row = {"setting": setting, "attack": attack, "budget": budget_of(settings),
                        "images": len(y), "success_eps": float(found["success"][:, -1].mean()),

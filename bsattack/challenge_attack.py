@@ -110,7 +110,7 @@ def _examples(settings, spec, checkpoint, split, n, store, executor, progress):
         chunks[start] = result["adversarial"]
         if progress is not None:
             progress(stop - start)
-    executor.run([job(start, stop) for start, stop, _, _ in missing], done)
+    executor.run((job(start, stop) for start, stop, _, _ in missing), done)
     return np.concatenate([chunks[start] for start in sorted(chunks)])
 
 

@@ -279,7 +279,7 @@ def _execute(plans, executor, echo, progress_for, on_result):
             if progress is not None:
                 progress.update(chunk[1] - chunk[0])
             report()
-        executor.run([plan.job(start, stop) for plan, (start, stop, _, _) in jobs], done)
+        executor.run((plan.job(start, stop) for plan, (start, stop, _, _) in jobs), done)
     return results
 
 

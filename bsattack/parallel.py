@@ -3,7 +3,8 @@
 A :class:`Job` is one chunk of work on one restored network, ``fn(model, payload)`` returning a
 dict of arrays, with ``fn`` a module-level function (it travels by name).  The driver hands a
 list of jobs to an executor and receives each result through ``on_done(index, result,
-seconds)`` as soon as it is ready; only the driver writes caches and outputs.
+seconds)`` as soon as it is ready; only the driver writes caches and outputs.  Jobs may come
+from a generator, so their payloads are made only when a worker is free for them.
 
 :class:`LocalExecutor` runs the jobs in order, one restored network per (data set,
 checkpoint).  :class:`RayExecutor` keeps one Ray actor per worker; an actor restores a
@@ -18,7 +19,7 @@ the number of threads, so one-thread workers would move a few PGD steps by a rou
 import os
 import tempfile
 import time
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
 
@@ -63,6 +64,7 @@ class LocalExecutor:
         self.models = Models()
 
     def run(self, jobs, on_done):
+        """Each of ``jobs`` (any iterable) in turn."""
         for index, job in enumerate(jobs):
             began = time.perf_counter()
             result = job.fn(self.models.get(job.dataset, job.checkpoint), job.payload)
@@ -169,12 +171,17 @@ class RayExecutor:
             raise
 
     def run(self, jobs, on_done):
-        queue, idle, pending = deque(enumerate(jobs)), list(self.actors), {}
-        while queue or pending:
-            while queue and idle:
-                index, job = queue.popleft()
+        """Hand out ``jobs`` (any iterable, drawn as workers come free) to the actors."""
+        queue, idle, pending = enumerate(jobs), list(self.actors), {}
+        while True:
+            while idle:
+                index, job = next(queue, (None, None))
+                if job is None:
+                    break
                 actor = idle.pop()
                 pending[actor.run.remote(*self._wire(job))] = (index, actor)
+            if not pending:
+                return
             ready, _ = self.ray.wait(list(pending), num_returns=1)
             for ref in ready:
                 index, actor = pending.pop(ref)
