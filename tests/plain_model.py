@@ -50,3 +50,11 @@ class PlainModel:
     def gradient(self, x, y, objective):
         """Gradients of a batch."""
         return self.sess.run(self.ops[objective][1], {self.x: x, self.y: y})
+
+
+def correctly_classified(plain, split, n):
+    """The first ``n`` test images in [-0.5, 0.5] that ``plain`` classifies correctly:
+    (images, int64 labels, their test indices)."""
+    x = split.test_x[:n].reshape(n, -1) - np.float32(0.5)
+    keep = np.flatnonzero(plain.predict(x) == split.test_y[:n])
+    return x[keep], split.test_y[keep].astype(np.int64), keep

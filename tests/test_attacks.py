@@ -15,7 +15,7 @@ from bsattack.attacks.model import Model
 from bsattack.attacks.network import AttackSession
 from bsattack.attacks.pgd import LinfPGD, PGDSettings
 from bsattack.attacks.worst import WorstCase, WorstSettings
-from plain_model import PlainModel
+from plain_model import PlainModel, correctly_classified
 
 tf1 = tf.compat.v1
 TOLERANCE = 1e-6            # an L∞ within a threshold up to float rounding
@@ -28,10 +28,8 @@ def mnist(small_checkpoint, small_split):
     split = small_split("mnist")
     checkpoint = small_checkpoint("mnist")
     plain = PlainModel("mnist", checkpoint)
-    x = split.test_x[:80].reshape(80, -1) - np.float32(0.5)
-    keep = np.flatnonzero(plain.predict(x) == split.test_y[:80])
     model = Model("mnist", checkpoint)
-    yield plain, model, x[keep], split.test_y[keep].astype(np.int64), keep
+    yield (plain, model, *correctly_classified(plain, split, 80))
     model.close()
 
 

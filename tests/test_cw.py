@@ -12,7 +12,7 @@ from bsattack.attacks.cw import CarliniLinf, CWSettings
 from bsattack.attacks.model import Model
 from bsattack.attacks.pgd import LinfPGD, PGDSettings
 from conftest import FIXTURES
-from plain_model import PlainModel
+from plain_model import PlainModel, correctly_classified
 
 tf1 = tf.compat.v1
 TOLERANCE = 1e-6
@@ -23,10 +23,8 @@ def mnist(small_checkpoint, small_split):
     split = small_split("mnist")
     checkpoint = small_checkpoint("mnist")
     plain = PlainModel("mnist", checkpoint)
-    x = split.test_x[:60].reshape(60, -1) - np.float32(0.5)
-    keep = np.flatnonzero(plain.predict(x) == split.test_y[:60])
     model = Model("mnist", checkpoint)
-    yield plain, model, checkpoint, x[keep], split.test_y[keep].astype(np.int64), keep
+    yield (plain, model, checkpoint, *correctly_classified(plain, split, 60))
     model.close()
 
 

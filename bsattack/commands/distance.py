@@ -136,14 +136,18 @@ def blindspot_histogram_command(extractors, alpha, beta, k, p, out_dir, **opts):
                       [command_line()])
 
 
+def divergence_options(command):
+    """The Table 1 K-L options (t-SNE subsample, grid, seed, implementation, perplexity) and
+    the output folder."""
+    for option in reversed([per_class_option, grid_option, tsne_seed_option, tsne_option,
+                            perplexity_option, out_dir_option]):
+        command = option(command)
+    return command
+
+
 @click.command()
 @context_options
-@per_class_option
-@grid_option
-@tsne_seed_option
-@tsne_option
-@perplexity_option
-@out_dir_option
+@divergence_options
 def kl(per_class, grid, tsne_seed, tsne, perplexity, out_dir, **opts):
     """Table 1 row: average K-L divergence (Eq. 3), attack success and test accuracy."""
     from bsattack.pipelines.figures import table1_row
@@ -155,12 +159,7 @@ def kl(per_class, grid, tsne_seed, tsne, perplexity, out_dir, **opts):
 @context_options
 @k_option
 @p_option
-@per_class_option
-@grid_option
-@tsne_seed_option
-@tsne_option
-@perplexity_option
-@out_dir_option
+@divergence_options
 def figures(k, p, per_class, grid, tsne_seed, tsne, perplexity, out_dir, **opts):
     """Figures 1-3 and 5 (both extractors) and the Table 1 row of one data set."""
     from bsattack.pipelines.figures import distance_figures, histogram_figures, table1_row
