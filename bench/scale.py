@@ -21,11 +21,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from bsattack import data  # noqa: E402
-from bsattack.attacks.pgd import PGDSettings  # noqa: E402
 from bsattack.datasets import PAPER_N, PAPER_TABLE_DATASETS  # noqa: E402
-from bsattack.experiment import CHUNK_SIZE  # noqa: E402
-from bsattack.h5store import H5Store  # noqa: E402
 
 
 def timed_table(dataset, checkpoint, split, settings, n, chunk, executor_of):
@@ -44,6 +40,7 @@ def timed_table(dataset, checkpoint, split, settings, n, chunk, executor_of):
 
 def write_seconds(n_images, dim, repeats=5):
     """Seconds the driver takes to cache one chunk of ``n_images`` records."""
+    from bsattack.h5store import H5Store
     part = {"prediction": np.zeros(n_images, np.int64), "adv_prediction": np.zeros(n_images),
             "linf": np.zeros(n_images), "found_by": np.zeros(n_images, np.int64),
             "adversarial": np.random.default_rng(0).random((n_images, dim), np.float32),
@@ -68,7 +65,9 @@ def main():
     from bsattack.startup import start_tensorflow
     start_tensorflow()
     from bsattack.datasets import get_spec
-    from bsattack.experiment import paper_grid
+    from bsattack.experiment import CHUNK_SIZE, paper_grid
+    from bsattack import data
+    from bsattack.attacks.pgd import PGDSettings
     from bsattack.parallel import LocalExecutor, RayExecutor
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None)
@@ -107,7 +106,7 @@ def main():
 
     # where the time goes, and the projection to the paper's size
     _, results, _ = measured["1 Ray worker"]
-    per_image = {(r.alpha, r.beta): r.seconds / r.n for r in results}
+    per_image = {(r.alpha, r.beta): r.seconds / len(r.label) for r in results}
     fallback = float(np.mean(list(per_image.values())))
     put = write_seconds(args.paper_chunk, int(np.prod(split.test_x.shape[1:])))
     start = measured["2 Ray workers"][2]
