@@ -116,3 +116,24 @@ def test_workers_need_ray_or_say_so(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_ray)
     with pytest.raises(Exception, match=r"pip install '\.\[ray\]'"):
         make_executor(workers=2)
+
+
+def test_without_the_options_ray_is_not_imported(small_checkpoint, small_split, tmp_path):
+    """The default executor is this process: a whole table runs without importing Ray."""
+    import subprocess
+    import sys
+    from conftest import FIXTURE_VALIDATION_SIZE, FIXTURES, ROOT
+    code = (
+        "import sys\n"
+        "from bsattack import data\n"
+        "from bsattack.attacks.pgd import PGDSettings\n"
+        "from bsattack.experiment import run_table\n"
+        f"split = data.load('fashion', {os.path.join(FIXTURES, 'data')!r}, "
+        f"validation_size={FIXTURE_VALIDATION_SIZE}, download=False)\n"
+        f"run_table('fashion', {small_checkpoint('fashion')!r}, PGDSettings(steps=2), 20, split,"
+        f" cache_dir={str(tmp_path)!r}, echo=lambda *_: None)\n"
+        "print('ray' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "False"
+    assert os.listdir(tmp_path)                    # the table ran (its cache was written)
