@@ -144,10 +144,14 @@ class RayExecutor:
                    "env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"}}
             options = dict(include_dashboard=False, log_to_driver=False, runtime_env=env,
                            configure_logging=False)
-            if address:
-                ray.init(address=address, **options)
-            else:
-                ray.init(num_cpus=workers or os.cpu_count(), **options)
+            try:
+                if address:
+                    ray.init(address=address, **options)
+                else:
+                    ray.init(num_cpus=workers or os.cpu_count(), **options)
+            except (ConnectionError, RuntimeError, ValueError) as error:
+                where = f"the Ray cluster at {address}" if address else "a local Ray"
+                raise BsattackError(f"cannot start or join {where}: {error}") from None
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         remote = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=-1)(Worker)
         self.actors = [remote.remote() for _ in range(self.workers)]
