@@ -24,6 +24,20 @@ from bsattack.transforms import to_01, to_pm
 from madry_models import checkpoint as ckpt
 
 CHUNK = 500                  # images per cached group: the unit of resume
+UNCOUNTED = -1               # evaluations of an image cached before they were recorded
+
+
+@dataclasses.dataclass
+class Examples:
+    adversarial: np.ndarray   # [n, ...] in [0, 1], native layout
+    grad_evals: np.ndarray    # [n] gradient evaluations per image (a worst case: its members'
+                              # and its own); UNCOUNTED where an old cache entry lacks them
+
+    @property
+    def evals_per_image(self):
+        """Mean evaluations per image, or NaN when any image is uncounted."""
+        counted = self.grad_evals != UNCOUNTED
+        return float(self.grad_evals.mean()) if counted.all() else float("nan")
 
 
 def with_challenge_defaults(settings, dataset, given=()):
@@ -56,8 +70,9 @@ def cache_path(dataset, checkpoint_hash, fingerprint, cache_dir=None):
 
 def adversarial_examples(settings, dataset, checkpoint, split, n=None, cache_dir=None,
                          echo=print, progress=None, executor=None):
-    """[n, ...] adversarial examples in [0, 1] (native layout) for the first ``n`` test images
-    of ``split`` under ``settings`` (any registry attack); computed in chunks of
+    """:class:`Examples`: [n, ...] adversarial examples in [0, 1] (native layout) for the first
+    ``n`` test images of ``split`` under ``settings`` (any registry attack), and the gradient
+    evaluations spent on each; computed in chunks of
     :data:`CHUNK` by ``executor`` (:mod:`bsattack.parallel`; default: this process), each
     cached by this driver as soon as it arrives, so an interrupted run resumes.
     ``progress(k)`` counts images."""
@@ -78,12 +93,12 @@ def adversarial_examples(settings, dataset, checkpoint, split, n=None, cache_dir
 
 
 def _examples(settings, spec, checkpoint, split, n, store, executor, progress):
-    """The [0, 1] examples of the first ``n`` test images: cached chunks read, the missing
+    """The :class:`Examples` of the first ``n`` test images: cached chunks read, the missing
     ones computed on ``executor`` and cached.  The worst case takes its full members'
     examples from their own chunks (computed first when missing)."""
     members = {m.name: _examples(m, spec, checkpoint, split, n, store, executor, None)
                for m in getattr(settings, "full", ())}
-    chunks, missing = {}, []
+    chunks, evals, missing = {}, {}, []
     for start in range(0, n, CHUNK):
         stop = min(start + CHUNK, n)
         rows = slice(start, stop)
@@ -92,6 +107,8 @@ def _examples(settings, spec, checkpoint, split, n, store, executor, progress):
         cached = store.get(name, key, {"adversarial": split.test_x[rows].shape})
         if cached is not None:
             chunks[start] = np.asarray(cached["adversarial"], np.float32)
+            evals[start] = np.asarray(cached.get("grad_evals", np.full(stop - start, UNCOUNTED)),
+                                      np.int64)
             if progress is not None:
                 progress(stop - start)
         else:
@@ -102,20 +119,25 @@ def _examples(settings, spec, checkpoint, split, n, store, executor, progress):
         return Job(spec.name, checkpoint, _attack_chunk, {
             "settings": settings, "x01": split.test_x[rows], "labels": split.test_y[rows],
             "ids": np.arange(start, stop), "eps": spec.eps,
-            "members": {name: adv[rows] for name, adv in members.items()}})
+            "members": {name: m.adversarial[rows] for name, m in members.items()}})
 
     def done(index, result, seconds):
         start, stop, name, key = missing[index]
         store.put(name, result, key)
-        chunks[start] = result["adversarial"]
+        chunks[start], evals[start] = result["adversarial"], result["grad_evals"]
         if progress is not None:
             progress(stop - start)
     executor.run((job(start, stop) for start, stop, _, _ in missing), done)
-    return np.concatenate([chunks[start] for start in sorted(chunks)])
+    own = np.concatenate([evals[start] for start in sorted(evals)])
+    parts = [own] + [m.grad_evals for m in members.values()]
+    total = np.where(np.any([p == UNCOUNTED for p in parts], axis=0), UNCOUNTED,
+                     np.sum(parts, axis=0))
+    return Examples(np.concatenate([chunks[start] for start in sorted(chunks)]), total)
 
 
 def _attack_chunk(model, payload):
-    """One chunk's examples in [0, 1], projected onto the ε-ball."""
+    """One chunk's examples in [0, 1], projected onto the ε-ball, and its evaluations per
+    image (a worst case's own: its members' examples come in the payload)."""
     from bsattack.attacks import registry
     settings, x01, labels, eps = (payload["settings"], payload["x01"], payload["labels"],
                                   payload["eps"])
@@ -126,7 +148,8 @@ def _attack_chunk(model, payload):
                           for name, adv01 in payload["members"].items()}
     result = registry.build(model, settings).run(x, labels, [eps], payload["ids"], **extra)
     inside = np.clip(result.adversarial, x - eps, x + eps)
-    return {"adversarial": np.clip(to_01(inside), 0, 1).reshape(x01.shape).astype(np.float32)}
+    return {"adversarial": np.clip(to_01(inside), 0, 1).reshape(x01.shape).astype(np.float32),
+            "grad_evals": result.grad_evals.astype(np.int64)}
 
 
 def _as_result(model, adv01, x, labels, eps, name):

@@ -31,6 +31,7 @@ class Row:
     attack: str
     accuracy: float      # in [0, 1]
     largest_linf: float  # in file units
+    evals_per_image: float = 0.0   # gradient evaluations per image (NaN: not recorded)
 
 
 def project_rows(dataset, checkpoint, split, n, attacks, echo, progress_for, cache_dir=None,
@@ -45,16 +46,22 @@ def project_rows(dataset, checkpoint, split, n, attacks, echo, progress_for, cac
     rows = [Row("no attack (natural accuracy)", float(np.mean(natural == labels)), 0.0)]
     for name, settings in attacks:
         with progress_for(n, name) as bar:
-            adv = challenge_attack.adversarial_examples(
+            examples = challenge_attack.adversarial_examples(
                 settings, dataset, checkpoint, split, n, cache_dir=cache_dir, echo=echo,
                 progress=bar.update, executor=executor)
+        adv = examples.adversarial
         largest = challenge.check_attack(challenge_attack.to_file_units(dataset, adv),
                                          clean_file, dataset)
         predictions = models.predict(dataset, checkpoint, adv, rules.batch_size)
         rows.append(Row(f"{name}: {settings.describe()}",
-                        float(np.mean(predictions == labels)), largest))
-        echo(f"{name}: {100 * rows[-1].accuracy:.2f}%")
+                        float(np.mean(predictions == labels)), largest,
+                        examples.evals_per_image))
+        echo(f"{name}: {100 * rows[-1].accuracy:.2f}% ({_evals(rows[-1])} evaluations per image)")
     return rows
+
+
+def _evals(row):
+    return "not recorded" if np.isnan(row.evals_per_image) else f"{row.evals_per_image:,.1f}"
 
 
 def _checkpoint_label(checkpoint):
@@ -75,8 +82,10 @@ def render(dataset, checkpoint, n, rows, command=None):
               f"with the challenge's validity checks. The published rows are accuracies of the "
               f"challenge's secret model on all 10,000 test images: unless that checkpoint is "
               f"the official secret model, the two sets of rows measure different networks.", "",
-              "| attack (this project) | accuracy | largest L∞ |", "| --- | --- | --- |"]
-    lines += [f"| {r.attack} | {100 * r.accuracy:.2f}% | {r.largest_linf:.4f} |" for r in rows]
+              "| attack (this project) | accuracy | largest L∞ | gradient evaluations per image |",
+              "| --- | --- | --- | --- |"]
+    lines += [f"| {r.attack} | {100 * r.accuracy:.2f}% | {r.largest_linf:.4f} | {_evals(r)} |"
+              for r in rows]
     if boards is None:
         lines += ["", f"No published leaderboard exists for {dataset}."]
         return "\n".join(lines) + "\n"

@@ -72,11 +72,15 @@ def test_attack_resumes_from_cached_chunks(small_checkpoint, small_split, cache_
     checkpoint = small_checkpoint("mnist")
     with pytest.raises(KeyboardInterrupt):
         challenge_attack.adversarial_examples(settings, "mnist", checkpoint, split, N)
-    first = challenge_attack.adversarial_examples(settings, "mnist", checkpoint, split, 15)
+    first = challenge_attack.adversarial_examples(settings, "mnist", checkpoint, split,
+                                                  15).adversarial
     assert calls == [0, 15]                    # chunk 0 came from the cache
     counted = []
-    full = challenge_attack.adversarial_examples(settings, "mnist", checkpoint, split, N,
-                                                 progress=counted.append)
+    examples = challenge_attack.adversarial_examples(settings, "mnist", checkpoint, split, N,
+                                                     progress=counted.append)
+    full = examples.adversarial
+    # PGD-10 stops at an image's first misclassified iterate: 1..11 evaluations each
+    assert ((examples.grad_evals >= 1) & (examples.grad_evals <= 11)).all()
     assert calls == [0, 15, 15, 30]            # only the missing chunks were attacked
     np.testing.assert_array_equal(full[:15], first)
     assert sum(counted) == N
@@ -86,7 +90,8 @@ def test_attack_resumes_from_cached_chunks(small_checkpoint, small_split, cache_
     monkeypatch.setattr(challenge_attack, "CHUNK", 40)
     fresh = challenge_attack.adversarial_examples(settings, "mnist", checkpoint, split, N,
                                                   cache_dir=str(cache_dir / "fresh"))
-    np.testing.assert_array_equal(fresh, full)   # the same file as an uninterrupted run
+    np.testing.assert_array_equal(fresh.adversarial, full)   # the file of an uninterrupted run
+    np.testing.assert_array_equal(fresh.grad_evals, examples.grad_evals)
 
 
 def test_leaderboard_rows_and_published_tables(small_checkpoint, small_split, fixture_data_dir,
@@ -168,6 +173,13 @@ def test_worst_row_is_at_most_every_other_row(small_checkpoint, fixture_data_dir
     others = [v for k, v in rows.items() if k != "worst"]
     assert all(rows["worst"] <= v for v in others), rows
     assert rows["worst"] < max(rows["pgd"], rows["cw"], rows["apgd"]), rows   # not all 0%
+    evals = {line.split("|")[1].strip().split(":")[0]: float(line.split("|")[4].replace(",", ""))
+             for line in out.read_text().split("## Published")[0].splitlines()
+             if line.startswith("| ") and "%" in line}
+    # the worst case's count is its members' (the pgd and cw rows' own runs) plus APGD's
+    # (each shown to 0.1)
+    assert evals["worst"] >= evals["pgd"] + evals["cw"] - 0.1 > 0, evals
+    assert evals["no attack (natural accuracy)"] == 0
 
 
 def test_cifar10_attack_file_in_0_255_and_evaluate(tmp_path, cache_dir):

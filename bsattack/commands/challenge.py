@@ -83,16 +83,18 @@ def attack(dataset, checkpoint, data_dir, validation_size, cache_dir, workers, r
     n = n or len(split.test_x)
     with executor_from_options(workers, ray_address) as executor, \
             progressbar(n, settings.name) as bar:
-        adv = challenge_attack.adversarial_examples(settings, dataset, path, split, n,
-                                                    cache_dir=cache_dir, echo=click.echo,
-                                                    progress=bar.update, executor=executor)
+        examples = challenge_attack.adversarial_examples(settings, dataset, path, split, n,
+                                                         cache_dir=cache_dir, echo=click.echo,
+                                                         progress=bar.update, executor=executor)
+    adv = examples.adversarial
     file_values = challenge_attack.to_file_units(dataset, adv)
     clean, labels = challenge.clean_test_images(split, dataset, n)
     largest = challenge.check_attack(file_values, clean, dataset)
     challenge.save_atomic(out, file_values)
     predictions = models.predict(dataset, path, adv, challenge.challenge_for(dataset).batch_size)
     click.echo(f"wrote {out}: {settings.describe()}; shape {file_values.shape}, largest L∞ "
-               f"{largest:.4f}; accuracy of {path} on it: "
+               f"{largest:.4f}, {examples.evals_per_image:,.1f} gradient evaluations per image; "
+               f"accuracy of {path} on it: "
                f"{100 * np.mean(predictions == labels):.2f}% (score it with 'python cli.py "
                f"evaluate --dataset {dataset} --checkpoint {path} --attack-file {out}')")
 
