@@ -137,6 +137,8 @@ class RayExecutor:
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
             os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")   # GPUs stay visible
+            # no metrics agent runs without the dashboard: do not try to export to it
+            os.environ.setdefault("RAY_enable_metrics_collection", "0")
             import bsattack
             import madry_models
             env = {"py_modules": [os.path.dirname(bsattack.__file__),
