@@ -24,13 +24,19 @@ def body(path):
                 if not line.startswith(("#", "<!--"))]
 
 
-def test_tables_on_two_workers_equal_one_process(small_checkpoint, fixture_data_dir,
-                                                  tmp_path):
-    """`tables --dataset fashion --attack pgd --n 300` with --workers 2 writes the files and
-    caches the records a single-process run does."""
-    common = ["tables", "--dataset", "fashion", "--attack", "pgd", "--n", "300",
-              "--checkpoint", small_checkpoint("fashion"), "--data-dir", fixture_data_dir,
-              "--validation-size", "100"]
+@pytest.mark.parametrize("where", ["fixtures", pytest.param("shared", marks=pytest.mark.slow)])
+def test_tables_on_two_workers_equal_one_process(where, small_checkpoint, fixture_data_dir,
+                                                  tmp_path, request):
+    """`tables --dataset fashion --attack pgd --n 300` with --workers 2 writes the files a
+    single-process run does (on the fixtures, and with -m slow on ../shared's fashion_adv)."""
+    if where == "shared":
+        shared = request.getfixturevalue("shared_dir")
+        place = ["--checkpoint", os.path.join(shared, "checkpoints", "fashion_adv"),
+                 "--data-dir", os.path.join(shared, "data")]
+    else:
+        place = ["--checkpoint", small_checkpoint("fashion"), "--data-dir", fixture_data_dir,
+                 "--validation-size", "100"]
+    common = ["tables", "--dataset", "fashion", "--attack", "pgd", "--n", "300", *place]
     runs = {}
     for name, extra in (("one", []), ("two", ["--workers", "2"])):
         out, cache = tmp_path / name, tmp_path / f"{name}_cache"
