@@ -107,10 +107,11 @@ def tables(dataset, n, cache_dir, checkpoint, data_dir, validation_size, workers
     check_writable_dir(out, "--out")
     if cache_dir:
         check_writable_dir(cache_dir, "--cache-dir")
+    paths = {name: resolve_checkpoint(name, checkpoint) for name in names}   # before any work
     with executor_from_options(workers, ray_address) as executor:
         for name in names:
-            _table(name, resolve_checkpoint(name, checkpoint), n, cache_dir, data_dir,
-                   validation_size, out, settings, executor)
+            _table(name, paths[name], n, cache_dir, data_dir, validation_size, out, settings,
+                   executor)
 
 
 def _table(name, path, n, cache_dir, data_dir, validation_size, out, settings, executor):
