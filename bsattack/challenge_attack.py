@@ -5,8 +5,9 @@ checkpoint's content hash, the data fingerprint and every attack setting.
 The leaderboards' PGD baselines (the data set's ``challenge.pgd_steps`` and
 ``pgd_step_size``: 100 × 0.01 for MNIST and Fashion-MNIST, 20 × 2/255 for CIFAR10) set PGD's
 defaults, for the PGD member of the worst case too.  Success is decided at the challenge's ε;
-an example over ε (C&W's best may be) is onto the ε-ball so the file stays valid.  Every random draw is keyed by the test index, so a
-resumed run (or one on Ray workers) gives the same file as an uninterrupted local one.
+an example over ε (C&W's best may be) is projected onto the ε-ball so the file stays valid.
+Every random draw is keyed by the test index, so a resumed run (or one on Ray workers) gives
+the same file as an uninterrupted local one.
 """
 import dataclasses
 

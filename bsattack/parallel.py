@@ -55,10 +55,18 @@ class Models:
         self._models.clear()
 
 
-class LocalExecutor:
-    """Every job in this process, in order."""
+class _Executor:
+    """A context manager that closes the executor."""
 
-    workers = 1
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class LocalExecutor(_Executor):
+    """Every job in this process, in order."""
 
     def __init__(self):
         self.models = Models()
@@ -67,7 +75,7 @@ class LocalExecutor:
         """Each of ``jobs`` (any iterable) in turn."""
         for index, job in enumerate(jobs):
             began = time.perf_counter()
-            result = job.fn(self.models.get(job.dataset, job.checkpoint), job.payload)
+            result = self.call(job)
             on_done(index, result, time.perf_counter() - began)
 
     def call(self, job):
@@ -76,12 +84,6 @@ class LocalExecutor:
 
     def close(self):
         self.models.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 class Worker:
@@ -123,7 +125,7 @@ def checkpoint_files(path):
     return files
 
 
-class RayExecutor:
+class RayExecutor(_Executor):
     """``workers`` Ray actors on a local Ray (``address`` None) or on the cluster at
     ``address`` (then ``workers`` defaults to its CPU count)."""
 
@@ -210,12 +212,6 @@ class RayExecutor:
         self.actors = []
         if self._owns_ray:
             self.ray.shutdown()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def make_executor(workers=None, address=None):
