@@ -66,6 +66,13 @@ class Main(click.Group):
             self.add_command(command, name)
         return self.commands[name]
 
+    def format_commands(self, ctx, formatter):
+        """Each command with its whole first sentence (the formatter wraps it)."""
+        rows = [(name, self.get_command(ctx, name).get_short_help_str(limit=10_000))
+                for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)

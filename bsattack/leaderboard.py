@@ -60,6 +60,16 @@ def project_rows(dataset, checkpoint, split, n, attacks, echo, progress_for, cac
     return rows
 
 
+def save_summary(path, dataset, checkpoint, n, rows, command):
+    """The rows as JSON (accuracy as correct images of ``n``), for the report."""
+    from bsattack.outputs import save_json
+    save_json(path, {"kind": "leaderboard", "dataset": dataset, "header": [f"command: {command}"],
+                     "checkpoint": display_path(checkpoint), "n": n,
+                     "rows": [{"attack": r.attack, "correct": int(round(r.accuracy * n)),
+                               "accuracy": r.accuracy, "largest_linf": r.largest_linf,
+                               "evals_per_image": r.evals_per_image} for r in rows]})
+
+
 def _evals(row):
     return "not recorded" if np.isnan(row.evals_per_image) else f"{row.evals_per_image:,.1f}"
 

@@ -122,10 +122,12 @@ def fetch_checkpoint(name, dest=None, manifest_path=None, echo=print, progress=s
     return dest
 
 
-def resolve_checkpoint(dataset, checkpoint=None, natural=False, echo=_notice):
-    """A checkpoint path for ``--checkpoint``: an existing path, a name under ``checkpoints/``,
-    or (when None) the data set's default adversarially (or naturally) trained model, fetched
-    (with a notice through ``echo``) when it is a manifest entry not yet present."""
+def resolve_checkpoint(dataset, checkpoint=None, natural=False, echo=_notice,
+                       option="--checkpoint"):
+    """A checkpoint path for ``option`` (the command's option that named it): an existing
+    path, a name under ``checkpoints/``, or (when None) the data set's default adversarially
+    (or naturally) trained model, fetched (with a notice through ``echo``) when it is a
+    manifest entry not yet present."""
     spec = get_spec(dataset)
     name = checkpoint or (spec.natural_checkpoint if natural else spec.default_checkpoint)
     if os.path.exists(name) or os.path.exists(name + ".index"):
@@ -143,6 +145,6 @@ def resolve_checkpoint(dataset, checkpoint=None, natural=False, echo=_notice):
         except BsattackError as exc:
             raise BsattackError(f"checkpoint '{name}' not found in {CHECKPOINTS_DIR} and the "
                                 f"download failed ({exc}); run 'python cli.py fetch {name}' "
-                                f"when online or pass --checkpoint DIR") from None
+                                f"when online or pass {option} DIR") from None
     raise BsattackError(f"checkpoint '{name}' not found (not a path, not in {CHECKPOINTS_DIR}); "
-                        f"run 'python cli.py fetch {name}' or pass --checkpoint DIR")
+                        f"run 'python cli.py fetch {name}' or pass {option} DIR")

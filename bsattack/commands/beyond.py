@@ -163,7 +163,7 @@ def shifts_command(**o):
                 o["accuracy_n"], executor)
 
 
-@click.command("detectability")
+@click.command("detectability", short_help="AUROC of the Eq. 2 distance as a detector of each shift, next to its rise in attack success.")
 @experiment_options()
 @shift_option
 @click.option("--n-detect", type=click.IntRange(min=1), default=1000, show_default=True,

@@ -1,6 +1,8 @@
 """`evaluate`: score a challenge-format attack file as MadryLab's run_attack.py does;
 `attack`: write one; `leaderboard`: the project's attacks next to the published boards."""
 
+import os
+
 import click
 import numpy as np
 
@@ -143,6 +145,8 @@ def leaderboard(dataset, checkpoint, data_dir, validation_size, cache_dir, worke
     click.echo(text)
     if out:
         challenge.save_text_atomic(out, text)
+        board.save_summary(os.path.splitext(out)[0] + ".json", dataset, path, n, found,
+                           command_line())
         click.echo(f"saved {out}")
 
 

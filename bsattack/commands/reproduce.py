@@ -11,10 +11,12 @@ from dataclasses import dataclass
 
 import click
 
+from bsattack.commands.common import command_line
 from bsattack.commands.options import data_dir_option, executor_options, validation_size_option
 from bsattack.datasets import DATASETS, PAPER_TABLE_DATASETS, get_spec
 from bsattack.outputs import check_writable_dir
 from bsattack.paths import RESULTS_DIR
+from bsattack.pipelines.reproduce import Run
 
 
 @dataclass(frozen=True)
@@ -54,43 +56,53 @@ def checkpoint_options(command):
 @validation_size_option
 @click.option("--out", type=click.Path(file_okay=False), default=RESULTS_DIR, show_default=True)
 @click.option("--skip-leaderboard", is_flag=True, help="Leave out the leaderboard comparison.")
+@click.option("--report-only", is_flag=True,
+              help="Only re-render <out>/README.md from the summaries already there.")
 @executor_options
 @click.pass_context
-def reproduce(ctx, quick, datasets, data_dir, validation_size, out, skip_leaderboard, workers,
-              ray_address, **checkpoint_args):
-    """Tables 1-3, Figures 1, 2, 4, 5 and the MNIST leaderboard comparison, in one go."""
+def reproduce(ctx, quick, datasets, data_dir, validation_size, out, skip_leaderboard,
+              report_only, workers, ray_address, **checkpoint_args):
+    """Tables 1-3, Figures 1, 2, 4, 5 and the MNIST leaderboard comparison, in one go, and
+    the results page README.md with the paper's claims checked."""
     root = ctx.find_root()
     tables, figures, leaderboard = (root.command.get_command(root, name)
                                     for name in ("tables", "figures", "leaderboard"))
     sizes = QUICK if quick else FULL
     out = os.path.join(out, "quick") if quick else out
     check_writable_dir(out, f"--out {out}")
-    checkpoints = {name: (checkpoint_args[f"{name}_checkpoint"],
-                          checkpoint_args[f"{name}_natural_checkpoint"])
-                   for name in PAPER_TABLE_DATASETS}
+    run = Run(out, command_line(), echo=click.echo)
+    if report_only:
+        click.echo(f"wrote {run.write_report()}")
+        return
     names = [name.strip() for name in datasets.split(",") if name.strip()]
     for name in names:
-        if name not in checkpoints:
+        if name not in PAPER_TABLE_DATASETS:
             known = ", ".join(PAPER_TABLE_DATASETS)
             raise click.BadParameter(f"'{name}' (reproduce knows {known})",
                                      param_hint="--datasets")
+    checkpoints = {name: tuple(run.checkpoint(name, checkpoint_args[f"{name}_{kind}"],
+                                              f"--{name}-{kind.replace('_', '-')}")
+                               for kind in ("checkpoint", "natural_checkpoint"))
+                   for name in names}
+    run.environment(checkpoints, data_dir, validation_size)
     for name in names:
         adv, nat = checkpoints[name]
-        click.echo(f"== {name}: Table {get_spec(name).paper.table} (C&W L∞, PGD-100, "
-                   f"worst case)")
         common = dict(dataset=name, checkpoint=adv, data_dir=data_dir,
                       validation_size=validation_size, out=out)
-        ctx.invoke(tables, attack="worst", n=sizes.table_n, workers=workers,
-                   ray_address=ray_address, **common)
-        click.echo(f"== {name}: Figures 1/2 and 5, Table 1 row (the table's worst case at α = 1)")
-        ctx.invoke(figures, dataset=name, checkpoint=adv, natural_checkpoint=nat,
-                   data_dir=data_dir, validation_size=validation_size, attack="worst",
-                   n=sizes.table_n, per_class=sizes.per_class or None, out_dir=out)
+        with run.step(f"{name}: Table {get_spec(name).paper.table} (C&W L∞, PGD-100, worst case)",
+                      evals_from=f"table{get_spec(name).paper.table}_{name}_worst.json"):
+            ctx.invoke(tables, attack="worst", n=sizes.table_n, workers=workers,
+                       ray_address=ray_address, **common)
+        with run.step(f"{name}: Figures {get_spec(name).paper.figure} and 5, Table 1 row"):
+            ctx.invoke(figures, dataset=name, checkpoint=adv, natural_checkpoint=nat,
+                       data_dir=data_dir, validation_size=validation_size, attack="worst",
+                       n=sizes.table_n, per_class=sizes.per_class or None, out_dir=out)
     if "mnist" in names and not skip_leaderboard:
-        click.echo("== mnist: leaderboard comparison")
-        ctx.invoke(leaderboard, dataset="mnist", checkpoint=checkpoints["mnist"][0],
-                   data_dir=data_dir, validation_size=validation_size,
-                   n=sizes.leaderboard_n or None, pgd_restarts=sizes.leaderboard_restarts,
-                   workers=workers, ray_address=ray_address,
-                   out=os.path.join(out, "leaderboard_mnist.md"))
-    click.echo(f"reproduce: outputs in {out}")
+        with run.step("mnist: leaderboard comparison"):
+            ctx.invoke(leaderboard, dataset="mnist", checkpoint=checkpoints["mnist"][0],
+                       data_dir=data_dir, validation_size=validation_size,
+                       n=sizes.leaderboard_n or None, pgd_restarts=sizes.leaderboard_restarts,
+                       workers=workers, ray_address=ray_address,
+                       out=os.path.join(out, "leaderboard_mnist.md"))
+    run.finish()
+    click.echo(f"reproduce: outputs in {out}; results page {run.write_report()}")

@@ -14,6 +14,7 @@ from bsattack.datasets import get_spec
 from bsattack.embed import Embeddings
 from bsattack.experiment import run_blindspot
 from bsattack.manifest import resolve_checkpoint
+from bsattack.outputs import save_json
 from bsattack.paths import CACHE_DIR
 from bsattack.progress import silent
 from bsattack.report import blindspot_histogram, distance_figure, table1
@@ -86,6 +87,11 @@ def distance_figures(ctx, extractors, k, p, out_dir, header):
                           f"spearman(D, success)={assoc.spearman:.4f} (p={assoc.p_value:.2g}); "
                           f"AUROC(D -> success)={assoc.auroc:.4f}"]
         paths = distance_figure.write(stem, rows, title, note, _xlabel(k, p), lines)
+        save_json(stem + ".json", {
+            "kind": "distance", "dataset": ctx.dataset, "extractor": extractor,
+            "figure": number, "header": lines, "eps": result.eps, "n": n,
+            "attacked": assoc.attacked, "successes": assoc.successes,
+            "spearman": assoc.spearman, "p_value": assoc.p_value, "auroc": assoc.auroc})
         ctx.echo(f"{ctx.dataset} {extractor}: {assoc.successes}/{assoc.attacked} attacked images "
                  f"fooled; Spearman rho(D, success) = {assoc.spearman:.4f} "
                  f"(p = {assoc.p_value:.2g}), AUROC = {assoc.auroc:.4f} -> {', '.join(paths)}")
@@ -113,6 +119,11 @@ def histogram_figures(ctx, extractors, transform, k, p, out_dir, header):
                           f"{original.mean():.4f}, scaled {scaled.mean():.4f}"]
         paths = blindspot_histogram.write(stem, original, scaled, alpha, beta, title,
                                           _xlabel(k, p), lines)
+        save_json(stem + ".json", {
+            "kind": "histogram", "dataset": ctx.dataset, "extractor": extractor,
+            "header": lines, "alpha": alpha, "beta": beta, "auroc": auc,
+            "n_original": len(original), "n_scaled": len(scaled),
+            "mean_original": float(original.mean()), "mean_scaled": float(scaled.mean())})
         ctx.echo(f"{ctx.dataset} {extractor} alpha={alpha:g} beta={beta:g}: mean D "
                  f"{original.mean():.4f} -> {scaled.mean():.4f}, AUROC {auc:.4f} -> "
                  f"{', '.join(paths)}")
@@ -134,7 +145,14 @@ def table1_row(ctx, per_class, grid, seed, tsne, perplexity, out_dir, header):
                       f"points per class, KDE Scott, {grid}x{grid} grid",
                       f"attack: {ctx.settings.describe()}",
                       "per-class K-L: " + ", ".join(f"{r.label}:{r.kl.value:.4f}" for r in results)]
-    paths = table1.write(os.path.join(out_dir, f"table1_{ctx.dataset}"), [row], lines)
+    stem = os.path.join(out_dir, f"table1_{ctx.dataset}")
+    paths = table1.write(stem, [row], lines)
+    save_json(stem + ".json", {
+        "kind": "table1", "dataset": ctx.dataset, "header": lines, "row": row,
+        "attacked": summary["attacked"],
+        "successes": int(round(summary["success_eps"] * summary["attacked"]))
+        if summary["attacked"] else 0,
+        "per_class_kl": {str(r.label): r.kl.value for r in results}})
     ctx.echo(f"{ctx.dataset}: avg K-L {row['avg_kl']} (paper {row['paper_avg_kl']}), success "
              f"{row['success_pct']}% (paper {row['paper_success_pct']}%), accuracy "
              f"{row['accuracy_pct']}% (paper {row['paper_accuracy_pct']}%) -> {', '.join(paths)}")

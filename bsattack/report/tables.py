@@ -8,7 +8,9 @@ import os
 
 import numpy as np
 
+from bsattack import stats
 from bsattack.atomic import write_atomic
+from bsattack.outputs import save_json
 from bsattack.report.csvfile import write_csv
 
 PAPER_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "paper_tables.json")
@@ -23,6 +25,14 @@ def paper_table(dataset):
 
 def _pct(value):
     return "" if value is None else f"{100 * value:.2f}"
+
+
+def rate_with_interval(k, n):
+    """'p% [low, high]': a success rate with its Wilson 95% interval, in percent."""
+    rate = stats.wilson(k, n)
+    if not n:
+        return "—"
+    return f"{100 * rate.value:.2f} [{100 * rate.low:.1f}, {100 * rate.high:.1f}]"
 
 
 def _attacks(result):
@@ -81,6 +91,21 @@ def table_rows(results, dataset):
     return rows
 
 
+def _with_intervals(rows, cells):
+    """Markdown rows: every success rate replaced by its rate with the Wilson interval."""
+    shown = []
+    for row, cell in zip(rows, cells):
+        row = dict(row)
+        if cell is not None:
+            for name, counts in cell["attacks"].items():
+                for key in ("eps", "alpha_eps"):
+                    column = f"{name}_success_{key}"
+                    if row.get(column, "") != "":
+                        row[column] = rate_with_interval(counts[key], cell["attacked"])
+        shown.append(row)
+    return shown
+
+
 def markdown(rows, cols, dataset, header):
     eps = paper_table(dataset)["eps"]
     titles = {"alpha": "α", "beta": "β", "accuracy": "accuracy %", "attacked": "attacked",
@@ -96,7 +121,8 @@ def markdown(rows, cols, dataset, header):
                 titles[col] = f"{col[:-len(suffix)]} {title}"
     lines = [f"<!-- {line} -->" for line in header] + [
         "", f"Table {paper_table(dataset)['table']} ({dataset}, ε={eps:g}): success rates are "
-            "over the attacked (correctly classified) images; evals/img: gradient evaluations "
+            "over the attacked (correctly classified) images, in % with their Wilson 95% "
+            "interval; evals/img: gradient evaluations "
             "per attacked image; 'only X': images only that attack fooled at ε; 'cascade "
             "adds': images the worst case's cascade (APGD) fooled that no full member did; "
             "the paper columns are the paper's C&W L∞ results on the authors' models, not "
@@ -108,11 +134,64 @@ def markdown(rows, cols, dataset, header):
     return "\n".join(lines) + "\n"
 
 
+def cell_counts(result):
+    """The counts behind one cell (a :class:`bsattack.experiment.BlindspotResult`): images,
+    correctly classified (= attacked), per attack (the full members, then the result itself)
+    the successes at ε and α·ε and the gradient evaluations, and for each pair of full members
+    the images only one of them fooled, at both thresholds."""
+    attacked = result.correct
+    attacks = {name: {"eps": int(r.success_eps[attacked].sum()),
+                      "alpha_eps": int(r.success_alpha_eps[attacked].sum()),
+                      "grad_evals": int(r.grad_evals.sum()),
+                      "found_by": _found_by(r)}
+               for name, r in _attacks(result)}
+    members = list((getattr(result, "members", None) or {}).items())
+    paired = []
+    for i, (name_a, a) in enumerate(members):
+        for name_b, b in members[i + 1:]:
+            paired.append({"a": name_a, "b": name_b, **{
+                key: {"only_a": int((sa & ~sb)[attacked].sum()),
+                      "only_b": int((sb & ~sa)[attacked].sum())}
+                for key, sa, sb in (("eps", a.success_eps, b.success_eps),
+                                    ("alpha_eps", a.success_alpha_eps, b.success_alpha_eps))}})
+    return {"alpha": result.alpha, "beta": result.beta, "n": len(result.label),
+            "attacked": int(attacked.sum()), "thresholds": list(result.thresholds),
+            "attacks": attacks, "paired": paired,
+            "seconds": float(result.seconds), "new_grad_evals": int(result.new_grad_evals),
+            "raw_rate": float(result.raw_rate)}
+
+
+def _found_by(result):
+    """{attack name: successes at ε it found} of a worst case's records."""
+    names, counts = np.unique(result.found_by[result.success_eps].astype(str),
+                              return_counts=True)
+    return {str(k): int(v) for k, v in zip(names, counts) if k}
+
+
+def summary(results, dataset, header):
+    """The machine-readable table: the paper's rows, our cells' counts, the header lines."""
+    ours = {(r.alpha, r.beta): r for r in results}
+    table = paper_table(dataset)
+    cells = []
+    for paper in table["rows"]:
+        result = ours.get((paper["alpha"], paper["beta"]))
+        cells.append({"paper": paper, **(cell_counts(result) if result is not None else {})})
+    first = results[0] if results else None
+    return {"kind": "table", "dataset": dataset, "table": table["table"], "eps": table["eps"],
+            "header": list(header),
+            "attack": first.settings.describe() if first else "",
+            "settings": first.settings.key() if first else {},
+            "checkpoint": first.checkpoint if first else "", "cells": cells}
+
+
 def write_table(results, dataset, stem, header):
-    """Write ``stem``.md and ``stem``.csv; returns both paths."""
+    """Write ``stem``.md, ``stem``.csv and ``stem``.json (the counts); returns the paths."""
     cols = columns(results)
     rows = table_rows(results, dataset)
-    text = markdown(rows, cols, dataset, header)
+    data = summary(results, dataset, header)
+    cells = [cell if "attacked" in cell else None for cell in data["cells"]]
+    text = markdown(_with_intervals(rows, cells), cols, dataset, header)
     write_atomic(stem + ".md", lambda handle: handle.write(text), mode="w")
+    save_json(stem + ".json", data)
     return stem + ".md", write_csv(stem + ".csv", [{c: r.get(c, "") for c in cols}
                                                    for r in rows], cols, header)

@@ -1,0 +1,93 @@
+"""The record of one reproduction run and its results page.
+
+:class:`Run` resolves the checkpoints (errors name the command's own option), records the
+environment (:mod:`bsattack.environment`: versions, CPU flags, the network's raw rate at the
+start, checkpoint and data hashes, which data sets could not be run and why), times each step
+and counts the gradient evaluations it ran, saves all of it as ``reproduce.json`` in the output
+folder and renders ``README.md`` there (:mod:`bsattack.report.readme`).
+"""
+import contextlib
+import json
+import os
+import time
+
+from bsattack import data, environment
+from bsattack.datasets import DATASETS, PAPER_TABLE_DATASETS
+from bsattack.manifest import resolve_checkpoint
+from bsattack.outputs import save_json
+from bsattack.paths import CHECKPOINTS_DIR
+from bsattack.report import readme
+
+
+class Run:
+    def __init__(self, out, command, echo=print):
+        self.out, self.echo = out, echo
+        self.record = {"command": command, "steps": [], "environment": {}, "missing": {}}
+
+    def checkpoint(self, dataset, argument, option):
+        """``argument`` of ``option`` resolved (natural models are the ``*natural*`` options)."""
+        return resolve_checkpoint(dataset, argument, natural="natural" in option,
+                                  echo=self.echo, option=option)
+
+    def environment(self, checkpoints, data_dir, validation_size):
+        """Versions, CPU, checkpoints, data files and the raw rate of each adversarially
+        trained network; the paper's other data sets that this run cannot reach."""
+        env = {"versions": environment.versions(), "cpu": environment.cpu(),
+               "checkpoints": [], "data": [], "raw_rates": []}
+        for dataset, paths in checkpoints.items():
+            env["checkpoints"] += [entry for entry in map(environment.checkpoint_entry, paths)
+                                   if entry not in env["checkpoints"]]
+            env["data"] += environment.data_files(dataset, data_dir)
+            split = data.load(dataset, data_dir, validation_size, echo=self.echo)
+            rate = environment.raw_rate(dataset, paths[0], split)
+            env["raw_rates"].append({"dataset": dataset, "batch": 500, "rate": rate})
+            self.echo(f"{dataset}: the network does {rate:,.0f} image-gradients/s "
+                      f"(forward+backward, batch 500)")
+        self.record["environment"] = env
+        self.record["missing"] = {name: unreachable(name, data_dir)
+                                  for name in DATASETS if name not in PAPER_TABLE_DATASETS}
+
+    @contextlib.contextmanager
+    def step(self, name, evals_from=None):
+        """Time the enclosed step; ``evals_from``: the table summary whose cells count the
+        gradient evaluations the step ran."""
+        self.echo(f"== {name}")
+        start = time.perf_counter()
+        yield
+        seconds = time.perf_counter() - start
+        evals = None
+        if evals_from:
+            with open(os.path.join(self.out, evals_from)) as handle:
+                evals = sum(c.get("new_grad_evals", 0) for c in json.load(handle)["cells"])
+        self.record["steps"].append({"name": name, "seconds": seconds, "new_grad_evals": evals})
+        self.echo(f"   {name}: {seconds:,.0f} s"
+                  + ("" if evals is None else f", {evals:,} gradient evaluations run"))
+
+    def finish(self):
+        """Save the record and print where the time went."""
+        save_json(os.path.join(self.out, readme.RECORD), self.record)
+        total = sum(s["seconds"] for s in self.record["steps"])
+        self.echo("where the time went:")
+        for s in self.record["steps"]:
+            self.echo(f"  {s['seconds']:8,.0f} s  {100 * s['seconds'] / max(total, 1e-9):5.1f}%"
+                      f"  {s['name']}")
+        self.echo(f"  {total:8,.0f} s  in all")
+
+    def write_report(self):
+        return readme.write(self.out)
+
+
+def unreachable(dataset, data_dir):
+    """Why ``reproduce`` does not test ``dataset``'s claims (its data and checkpoints found or
+    not, without downloading)."""
+    spec = DATASETS[dataset]
+    have_data = data.locate(dataset, data_dir) is not None
+    have_checkpoint = os.path.isdir(os.path.join(CHECKPOINTS_DIR, spec.default_checkpoint))
+    if have_data and have_checkpoint:
+        return (f"reproduce runs {', '.join(PAPER_TABLE_DATASETS)} only; run "
+                f"`python cli.py figures --dataset {dataset}` for it")
+    lacking = [what for what, present in (("data", have_data), ("checkpoints", have_checkpoint))
+               if not present]
+    return (f"the {dataset} {' and '.join(lacking)} were not available to this run (no local "
+            f"copy; `python cli.py fetch-data {dataset}` and `python cli.py fetch "
+            f"{spec.default_checkpoint}` download them)")

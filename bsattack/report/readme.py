@@ -1,0 +1,235 @@
+"""The results page (``README.md`` of a reproduction's folder), rendered from the
+machine-readable summaries the steps wrote there (``*.json``) and the run's record
+(``reproduce.json``: command, steps, environment).  No number on the page is typed: each comes
+from those files, each rate with its Wilson 95% interval, each claim with its verdict
+(:mod:`bsattack.claims`).  Renders; runs nothing.
+"""
+import glob
+import json
+import os
+
+from bsattack import claims, stats
+from bsattack.datasets import DATASETS
+from bsattack.outputs import save_text
+
+RECORD = "reproduce.json"
+
+
+def load_summaries(folder):
+    """{kind: [summary, ...]} of every ``*.json`` summary in ``folder`` (the run's record
+    under 'run'), each with its file name under 'file'."""
+    found = {}
+    for path in sorted(glob.glob(os.path.join(folder, "*.json"))):
+        with open(path) as handle:
+            summary = json.load(handle)
+        summary["file"] = os.path.basename(path)
+        kind = "run" if summary["file"] == RECORD else summary.get("kind")
+        if kind:
+            found.setdefault(kind, []).append(summary)
+    return found
+
+
+def _rate(k, n):
+    p = stats.wilson(k, n)
+    return "—" if not n else f"{100 * p.value:.2f} [{100 * p.low:.1f}, {100 * p.high:.1f}]"
+
+
+def _link(folder, name):
+    """A Markdown link to ``name`` when it exists in ``folder``, else the bare name."""
+    return f"[{name}]({name})" if os.path.exists(os.path.join(folder, name)) else name
+
+
+def claim_list(found, missing):
+    """Every checked claim, in the page's order."""
+    tables = {t["dataset"]: t for t in found.get("table", [])}
+    out = [claims.check_blind_spots(d, t) for d, t in tables.items()]
+    distance = {}
+    for fig in found.get("distance", []):
+        distance.setdefault(fig["dataset"], []).append(fig)
+    out += [claims.check_distance(d, figs) for d, figs in distance.items()]
+    histograms = {}
+    for hist in found.get("histogram", []):
+        histograms.setdefault(hist["dataset"], []).append(hist)
+    out += [claims.check_detectability(d, h) for d, h in histograms.items()]
+    rows = {t["dataset"]: t for t in found.get("table1", [])}
+    paper = {name: spec.paper.table1 for name, spec in DATASETS.items()
+             if spec.paper.table1[0] is not None}
+    out.append(claims.check_kl_order(rows, paper, {d: why for d, why in missing.items()
+                                                   if d in paper and d not in rows}))
+    out.append(claims.check_cw_vs_pgd(tables))
+    for dataset, why in missing.items():
+        spec = DATASETS[dataset]
+        if spec.paper.figure:
+            out.append(claims.untestable(
+                f"{dataset}: success rises with the distance D",
+                f"Figure {spec.paper.figure}", why))
+    return out
+
+
+def _claims_table(items):
+    lines = ["| # | claim | paper's evidence | ours (95% interval) | verdict |",
+             "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {i} | {c.claim} | {c.paper} | {c.ours} | **{c.verdict}** |"
+              for i, c in enumerate(items, 1)]
+    lines += ["", "How each verdict is decided:", ""]
+    lines += [f"{i}. {c.rule}." for i, c in enumerate(items, 1)]
+    return lines
+
+
+def _table_section(folder, table):
+    eps = table["eps"]
+    cells = [c for c in table["cells"] if "attacks" in c]
+    names = list(cells[0]["attacks"]) if cells else []
+    stem = table["file"][:-5]
+    lines = [f"### Table {table['table']} ({table['dataset']}, ε = {eps:g})", "",
+             f"Files: {_link(folder, stem + '.md')}, {_link(folder, stem + '.csv')}. "
+             f"Attack: {table['attack']}. Success over the attacked (correctly classified) "
+             f"images, % [Wilson 95%]; the paper's columns are its C&W L∞ on its models.", ""]
+    head = ["α", "β", "accuracy %"] + [f"{n} @{eps:g}" for n in names] + [
+        f"{names[-1]} @α·{eps:g}" if names else "", "paper accuracy %", f"paper @{eps:g}",
+        f"paper @α·{eps:g}"]
+    lines += ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for cell in table["cells"]:
+        paper = cell["paper"]
+        row = [f"{paper['alpha']:g}", f"{paper['beta']:g}"]
+        if "attacks" in cell:
+            row.append(_rate(cell["attacked"], cell["n"]))
+            row += [_rate(cell["attacks"][n]["eps"], cell["attacked"]) for n in names]
+            row.append(_rate(cell["attacks"][names[-1]]["alpha_eps"], cell["attacked"])
+                       if cell["alpha"] < 1 else "—")
+        else:
+            row += ["not run"] * (len(names) + 2)
+        row += [f"{paper['accuracy']:.1f}", f"{paper['success_eps']:.2f}",
+                "—" if paper["success_alpha_eps"] is None else f"{paper['success_alpha_eps']:.2f}"]
+        lines.append("| " + " | ".join(row) + " |")
+    paired = [(c, p) for c in cells for p in c.get("paired", ())]
+    if paired:
+        lines += ["", "The same images, two attacks (images only one of them fooled, exact "
+                      "McNemar p):", "",
+                  "| α | β | pair | only A @ε | only B @ε | p @ε | only A @α·ε | only B @α·ε | "
+                  "p @α·ε |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for cell, pair in paired:
+            row = [f"{cell['alpha']:g}", f"{cell['beta']:g}", f"A = {pair['a']}, B = {pair['b']}"]
+            for key in ("eps", "alpha_eps"):
+                if key == "alpha_eps" and cell["alpha"] == 1:
+                    row += ["—"] * 3
+                    continue
+                test = stats.mcnemar_counts(pair[key]["only_a"], pair[key]["only_b"])
+                row += [str(test.only_a), str(test.only_b), f"{test.p_value:.2g}"]
+            lines.append("| " + " | ".join(row) + " |")
+    evals = sum(a["grad_evals"] for c in cells for a in list(c["attacks"].values())[-1:])
+    lines += ["", f"Gradient evaluations of the table's attack (its members included), "
+                  f"cached or not: {evals:,}."]
+    return lines
+
+
+def _figures_section(folder, found):
+    lines = []
+    for fig in found.get("distance", []):
+        stem = fig["file"][:-5]
+        rho = stats.spearman_interval(fig["spearman"], fig["attacked"], fig["p_value"])
+        lines.append(f"- Figure {fig['figure']} ({fig['dataset']}, h = {fig['extractor']}): "
+                     f"{_link(folder, stem + '.png')}, {_link(folder, stem + '.csv')}; "
+                     f"{_rate(fig['successes'], fig['attacked'])}% of the attacked images "
+                     f"fooled at ε = {fig['eps']:g}; Spearman ρ(D, success) = {rho.value:.3f} "
+                     f"[{rho.low:.3f}, {rho.high:.3f}], p = {rho.p_value:.2g}")
+    for hist in found.get("histogram", []):
+        stem = hist["file"][:-5]
+        area = stats.auroc_interval(hist["auroc"], hist["n_scaled"], hist["n_original"])
+        lines.append(f"- Figure 5 ({hist['dataset']}, h = {hist['extractor']}, α = "
+                     f"{hist['alpha']:g}, β = {hist['beta']:g}): {_link(folder, stem + '.png')}, "
+                     f"{_link(folder, stem + '.csv')}; AUROC of D = {area.value:.3f} "
+                     f"[{area.low:.3f}, {area.high:.3f}] ({area.n_negative} original, "
+                     f"{area.n_positive} scaled)")
+    for row in found.get("table1", []):
+        stem = row["file"][:-5]
+        r = row["row"]
+        kl = claims.kl_interval(row["per_class_kl"])
+        lines.append(f"- Table 1 ({row['dataset']}): {_link(folder, stem + '.md')}; avg K-L "
+                     f"{kl.value:.4f} [{kl.low:.4f}, {kl.high:.4f}] (paper {r['paper_avg_kl']}), "
+                     f"success {_rate(row['successes'], row['attacked'])}% (paper "
+                     f"{r['paper_success_pct']}%), accuracy {r['accuracy_pct']}% (paper "
+                     f"{r['paper_accuracy_pct']}%)")
+    return lines
+
+
+def _leaderboard_section(folder, board):
+    n = board["n"]
+    lines = [f"{_link(folder, board['file'][:-5] + '.md')} (checkpoint {board['checkpoint']}, "
+             f"first {n:,} test images):", "",
+             "| attack | accuracy % [95%] | gradient evaluations per image |",
+             "| --- | --- | --- |"]
+    lines += [f"| {r['attack']} | {_rate(r['correct'], n)} | "
+              f"{'—' if r['evals_per_image'] is None else format(r['evals_per_image'], ',.1f')} |"
+              for r in board["rows"]]
+    return lines
+
+
+def _environment_section(run):
+    env = run.get("environment", {})
+    v, cpu = env.get("versions", {}), env.get("cpu", {})
+    lines = [f"- Python {v.get('python')}, TensorFlow {v.get('tensorflow')}, numpy "
+             f"{v.get('numpy')} ({v.get('platform')})",
+             f"- CPU: {cpu.get('model')}, {cpu.get('cores')} cores; flags: "
+             f"{', '.join(cpu.get('flags', [])) or 'none of those that matter here'}"]
+    for rate in env.get("raw_rates", []):
+        lines.append(f"- the network's raw forward+backward rate ({rate['dataset']}, batch "
+                     f"{rate['batch']}): {rate['rate']:,.0f} image-gradients/s, measured at the "
+                     f"start of the run")
+    for entry in env.get("checkpoints", []):
+        lines.append(f"- checkpoint {entry['checkpoint']}: sha256 {entry['sha256']}")
+    for entry in env.get("data", []):
+        state = "the published checksum" if entry["published"] else "NOT the published checksum"
+        lines.append(f"- data {entry['file']}: sha256 {entry['sha256'][:16]}… ({state})")
+    return lines
+
+
+def _steps_section(run):
+    lines = ["Wall time of this run's steps; a step whose results were in the cache reads them "
+             "instead of computing them (its gradient evaluations run: 0; the tables above "
+             "count every evaluation behind their cells, cached or not).", "",
+             "| step | wall time | gradient evaluations run | rate |", "| --- | --- | --- | --- |"]
+    for step in run.get("steps", []):
+        evals = step.get("new_grad_evals")
+        rate = (f"{evals / step['seconds']:,.0f}/s" if evals and step["seconds"] > 0 else "—")
+        lines.append(f"| {step['name']} | {step['seconds']:,.0f} s | "
+                     f"{'—' if evals is None else format(evals, ',')} | {rate} |")
+    total = sum(s["seconds"] for s in run.get("steps", []))
+    lines.append(f"| all | {total:,.0f} s | "
+                 f"{sum(s.get('new_grad_evals') or 0 for s in run.get('steps', [])):,} | |")
+    return lines
+
+
+def render(folder, found):
+    """The page's Markdown from ``found`` (:func:`load_summaries` of ``folder``)."""
+    run = (found.get("run") or [{}])[0]
+    command = run.get("command", "python cli.py reproduce")
+    missing = run.get("missing", {})
+    lines = [f"<!-- written by: {command} -->", "", "# Reproduction results", "",
+             f"Written by `{command}` from the summaries (`*.json`) its steps wrote into this "
+             f"folder. Our numbers are measured on the checkpoints listed under Environment "
+             f"(by content hash); the paper's numbers are the paper's, on the authors' models. "
+             f"Rates: % of the images in question with the Wilson 95% interval in brackets.", "",
+             "## The paper's claims, checked", ""]
+    lines += _claims_table(claim_list(found, missing))
+    if found.get("table"):
+        lines += ["", "## Tables 2–3", ""]
+        for table in found["table"]:
+            lines += _table_section(folder, table) + [""]
+    figures = _figures_section(folder, found)
+    if figures:
+        lines += ["", "## Figures 1, 2, 5 and Table 1", ""] + figures
+    for board in found.get("leaderboard", []):
+        lines += ["", f"## {board['dataset']} challenge leaderboard", ""]
+        lines += _leaderboard_section(folder, board)
+    if run:
+        lines += ["", "## Environment", ""] + _environment_section(run)
+        lines += ["", "## Where the time went", ""] + _steps_section(run)
+    return "\n".join(lines) + "\n"
+
+
+def write(folder):
+    """Render ``folder``/README.md from the summaries in ``folder``; returns its path."""
+    path = os.path.join(folder, "README.md")
+    save_text(path, render(folder, load_summaries(folder)))
+    return path

@@ -1,0 +1,162 @@
+"""The results page rendered from a small, hand-made set of summaries: its numbers are the
+inputs' (rates, Wilson intervals in closed form), its verdicts follow the stated rules; and
+``reproduce --quick`` on the fixtures writes it."""
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from bsattack import claims
+from bsattack.report import readme
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+Z = 1.959963984540054
+
+
+def wilson(k, n):
+    p = k / n
+    centre = (2 * k + Z * Z) / (2 * (n + Z * Z))
+    half = Z * math.sqrt(Z * Z + 4 * k * (1 - p)) / (2 * (n + Z * Z))
+    return 100 * max(0.0, centre - half), 100 * min(1.0, centre + half)
+
+
+def cell(alpha, beta, n, attacked, cw, pgd, worst, only_cw, only_pgd, paper):
+    def attack(k):
+        return {"eps": k, "alpha_eps": k // 2, "grad_evals": 100 * attacked, "found_by": {}}
+    return {"alpha": alpha, "beta": beta, "n": n, "attacked": attacked,
+            "thresholds": [alpha * 0.1, 0.1],
+            "attacks": {"cw": attack(cw), "pgd": attack(pgd), "worst": attack(worst)},
+            "paired": [{"a": "cw", "b": "pgd",
+                        "eps": {"only_a": only_cw, "only_b": only_pgd},
+                        "alpha_eps": {"only_a": 0, "only_b": 0}}],
+            "seconds": 1.0, "new_grad_evals": 100 * attacked, "raw_rate": 1000.0,
+            "paper": paper}
+
+
+def paper_row(alpha, beta, success):
+    return {"alpha": alpha, "beta": beta, "accuracy": 86.0, "success_eps": success,
+            "success_alpha_eps": None if alpha == 1 else success / 2}
+
+
+def write_summaries(folder, pgd_ahead=False):
+    """Fashion: the blind spots hold (success 100/800 -> 400/800, accuracy 80% -> 79.5%);
+    MNIST: they do not (success does not rise); C&W vs PGD as asked."""
+    fashion = {"kind": "table", "dataset": "fashion", "table": 3, "eps": 0.1,
+               "header": ["command: test"], "attack": "worst case", "checkpoint": "x",
+               "cells": [cell(1.0, 0.0, 1000, 800, 90, 80, 100, 15, 5, paper_row(1.0, 0.0, 6.4)),
+                         cell(0.9, 0.0, 1000, 795, 390, 380, 400, 12, 2,
+                              paper_row(0.9, 0.0, 25.7))]}
+    mnist = {"kind": "table", "dataset": "mnist", "table": 2, "eps": 0.3,
+             "header": ["command: test"], "attack": "worst case", "checkpoint": "x",
+             "cells": [cell(1.0, 0.0, 500, 490, 100, 100, 110, 0, 0, paper_row(1.0, 0.0, 9.7)),
+                       cell(0.9, 0.0, 500, 488, 95, 120 if pgd_ahead else 95, 112,
+                            0, 25 if pgd_ahead else 0, paper_row(0.9, 0.0, 75.2))]}
+    distance = {"kind": "distance", "dataset": "fashion", "extractor": "adv", "figure": 2,
+                "header": [], "eps": 0.1, "n": 1000, "attacked": 800, "successes": 100,
+                "spearman": 0.3, "p_value": 1e-10, "auroc": 0.6}
+    histogram = {"kind": "histogram", "dataset": "fashion", "extractor": "adv", "header": [],
+                 "alpha": 0.9, "beta": 0.0, "auroc": 0.52, "n_original": 1000, "n_scaled": 1000,
+                 "mean_original": 3.0, "mean_scaled": 3.1}
+    table1 = [{"kind": "table1", "dataset": d, "header": [], "row": {
+        "avg_kl": kl, "paper_avg_kl": 0.1, "paper_success_pct": 9.7, "accuracy_pct": 97.0,
+        "paper_accuracy_pct": 98.2}, "attacked": 800, "successes": k,
+        "per_class_kl": {str(c): kl + 0.001 * c for c in range(10)}}
+        for d, kl, k in (("fashion", 0.02, 100), ("mnist", 0.05, 200))]
+    run = {"command": "python cli.py reproduce --quick", "steps": [
+        {"name": "fashion: Table 3", "seconds": 10.0, "new_grad_evals": 5000}],
+        "environment": {"versions": {"python": "3", "tensorflow": "2", "numpy": "1",
+                                     "platform": "linux"},
+                        "cpu": {"model": "cpu", "cores": 2, "flags": ["avx2"]},
+                        "checkpoints": [], "data": [], "raw_rates": []},
+        "missing": {"cifar10": "the cifar10 data were not available to this run"}}
+    files = {"table3_fashion_worst.json": fashion, "table2_mnist_worst.json": mnist,
+             "figure2a_fashion_adv.json": distance, "figure5a_fashion_adv.json": histogram,
+             "table1_fashion.json": table1[0], "table1_mnist.json": table1[1],
+             "reproduce.json": run}
+    for name, content in files.items():
+        with open(os.path.join(folder, name), "w") as handle:
+            json.dump(content, handle)
+
+
+def claim_rows(text):
+    claims_part = text.split("## The paper's claims, checked")[1].split("How each verdict")[0]
+    rows = [line for line in claims_part.splitlines() if re.match(r"\| \d+ \|", line)]
+    return {int(r.split("|")[1]): r for r in rows}
+
+
+def test_page_numbers_are_the_inputs_and_verdicts_follow_the_rules(tmp_path):
+    write_summaries(tmp_path)
+    text = open(readme.write(str(tmp_path))).read()
+    assert text.splitlines()[0] == "<!-- written by: python cli.py reproduce --quick -->"
+    rows = claim_rows(text)
+    fashion = next(r for r in rows.values() if "fashion: slightly" in r)
+    # the α = 1 success 100/800 with its closed-form Wilson interval
+    low, high = wilson(100, 800)
+    assert f"12.5% [{low:.1f}, {high:.1f}] (100/800)" in fashion
+    assert fashion.rstrip().endswith("**holds** |")
+    mnist = next(r for r in rows.values() if "mnist: slightly" in r)
+    assert "**does not hold**" in mnist or "**inconclusive**" in mnist
+    # table cells: the worst case at α = 0.9 (400 of 795) with its interval
+    low, high = wilson(400, 795)
+    assert f"{100 * 400 / 795:.2f} [{low:.1f}, {high:.1f}]" in text
+    cifar = next(r for r in rows.values() if "cifar10: success rises" in r)
+    assert "**cannot be tested here**" in cifar
+    cw = next(r for r in rows.values() if "at least as strong as PGD-100" in r)
+    assert "**holds**" in cw
+    kl = next(r for r in rows.values() if "divergence" in r)
+    assert "**holds**" in kl and "cifar10: not run" in kl
+
+
+def test_pgd_significantly_ahead_makes_the_cw_claim_fail(tmp_path):
+    write_summaries(tmp_path, pgd_ahead=True)
+    text = readme.render(str(tmp_path), readme.load_summaries(str(tmp_path)))
+    cw = next(r for r in claim_rows(text).values() if "at least as strong as PGD-100" in r)
+    assert "**does not hold**" in cw and "mnist α=0.9 β=0 @ε 25 vs 0" in cw
+
+
+def test_detectability_verdicts_follow_the_auroc_interval():
+    hist = {"extractor": "adv", "alpha": 0.9, "beta": 0.0, "mean_original": 1.0,
+            "mean_scaled": 1.0, "n_original": 2000, "n_scaled": 2000}
+    assert claims.check_detectability("x", [{**hist, "auroc": 0.55}]).verdict == claims.HOLDS
+    assert claims.check_detectability("x", [{**hist, "auroc": 0.80}]).verdict == claims.FAILS
+    assert claims.check_detectability("x", [{**hist, "auroc": 0.70}]).verdict == claims.UNSURE
+
+
+def test_reproduce_quick_writes_the_page(tmp_path, fixture_data_dir, small_checkpoint):
+    ckpt = small_checkpoint("fashion")
+    command = [sys.executable, "cli.py", "reproduce", "--quick", "--datasets", "fashion",
+               "--data-dir", fixture_data_dir, "--validation-size", "100",
+               "--fashion-checkpoint", ckpt, "--fashion-natural-checkpoint", ckpt,
+               "--out", str(tmp_path)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = open(tmp_path / "quick" / "README.md").read()
+    assert text.startswith("<!-- written by: python cli.py reproduce --quick")
+    assert "## The paper's claims, checked" in text and "where the time went" in done.stdout
+    table = json.load(open(tmp_path / "quick" / "table3_fashion_worst.json"))
+    first = table["cells"][0]
+    low, high = wilson(first["attacks"]["worst"]["eps"], first["attacked"])
+    assert f"[{low:.1f}, {high:.1f}]" in text
+
+
+@pytest.mark.parametrize("page", ["README.md", "results/README.md", "results/quick/README.md",
+                                  "bench/README.md", "ARCHITECTURE.md"])
+def test_every_repository_path_a_page_names_exists(page):
+    path = os.path.join(ROOT, page)
+    if not os.path.exists(path):
+        pytest.skip(f"{page} not present")
+    folder = os.path.dirname(path)
+    text = open(path).read()
+    missing = []
+    for link in re.findall(r"\]\(([^)#\s]+)\)", text):
+        if "://" not in link and not os.path.exists(os.path.join(folder, link)):
+            missing.append(link)
+    for name in re.findall(r"`((?:results|runs|bench|tests|bsattack|docs|checkpoints)/[\w./-]+)`",
+                           text):
+        if "*" not in name and not os.path.exists(os.path.join(ROOT, name)):
+            missing.append(name)
+    assert not missing, f"{page} names paths that do not exist: {missing}"
