@@ -2,6 +2,7 @@
 raw forward+backward rate, checkpoints with content hashes and data files with SHA-256.
 Paths are shown as :func:`bsattack.display.display_path` gives them (never this machine's
 absolute paths when a relative one exists)."""
+import gzip
 import hashlib
 import os
 import platform
@@ -52,7 +53,8 @@ def file_sha256(path):
 
 def data_files(dataset, data_dir=None):
     """[{'file', 'sha256', 'published'}] of the files ``dataset`` is read from (none when
-    they are not found)."""
+    they are not found); 'published' says whether the file is the published one ('file'),
+    a recompressed copy of its published content ('content') or neither ('no')."""
     spec = get_spec(dataset)
     folder = data.locate(dataset, data_dir)
     if folder is None:
@@ -63,8 +65,22 @@ def data_files(dataset, data_dir=None):
         if os.path.exists(path):
             digest = file_sha256(path)
             found.append({"file": display_path(path), "sha256": digest,
-                          "published": digest == data_file.sha256})
+                          "published": _published(path, digest, data_file)})
     return found
+
+
+def _published(path, digest, data_file):
+    if digest == data_file.sha256:
+        return "file"
+    raw = getattr(data_file, "raw_sha256", "")
+    if raw and path.endswith(".gz"):
+        content = hashlib.sha256()
+        with gzip.open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                content.update(block)
+        if content.hexdigest() == raw:
+            return "content"
+    return "no"
 
 
 def checkpoint_entry(path):

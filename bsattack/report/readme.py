@@ -179,7 +179,9 @@ def _environment_section(run):
     for entry in env.get("checkpoints", []):
         lines.append(f"- checkpoint {entry['checkpoint']}: sha256 {entry['sha256']}")
     for entry in env.get("data", []):
-        state = "the published checksum" if entry["published"] else "NOT the published checksum"
+        state = {"file": "the published file", True: "the published file",
+                 "content": "the published content, recompressed"}.get(
+                     entry["published"], "NOT the published data")
         lines.append(f"- data {entry['file']}: sha256 {entry['sha256'][:16]}… ({state})")
     return lines
 
