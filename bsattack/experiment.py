@@ -65,6 +65,7 @@ class BlindspotResult:
     raw_rate: float = float("nan")  # forward+backward image-gradients/s measured before them
     members: dict = None           # the worst case's full members' results, by attack name
                                    # ({} for a single attack)
+    precision: str = "fp32"        # the attack's gradient oracle (predictions are float32)
 
     @property
     def attack(self):
@@ -110,7 +111,8 @@ class BlindspotResult:
                 "success_alpha_eps": rate(self.success_alpha_eps),
                 "grad_evals_per_attacked": (float(self.grad_evals.sum()) / attacked
                                             if attacked else float("nan")),
-                "checkpoint": self.checkpoint, "settings": self.settings.key()}
+                "checkpoint": self.checkpoint, "settings": self.settings.key(),
+                "precision": self.precision}
 
     def records(self):
         """One dict per image (for CSV / JSON)."""
@@ -127,7 +129,7 @@ def _thresholds(transform, eps):
     return transform.thresholds(eps) if hasattr(transform, "thresholds") else (eps,)
 
 
-def _file_key(spec, checkpoint, split, eps, transform, settings, chunk_size):
+def _file_key(spec, checkpoint, split, eps, transform, settings, chunk_size, precision):
     """The cache file's identity; a blind-spot transform is keyed by its α and β."""
     blind = isinstance(transform, BlindSpot)
     key = {"dataset": spec.name, "checkpoint_sha256": content_hash(checkpoint),
@@ -136,28 +138,31 @@ def _file_key(spec, checkpoint, split, eps, transform, settings, chunk_size):
            "settings": settings.key(), "chunk_size": chunk_size}
     if not blind:
         key["transform"] = transform.key()
+    if precision != "fp32":      # float32 runs keep the keys they had before precisions
+        key["precision"] = precision
     return key
 
 
 def run_blindspot(dataset, checkpoint, transform=ORIGINAL, settings=None, n=PAPER_N,
                   data_dir=None, eps=None, cache_dir=CACHE_DIR, chunk_size=CHUNK_SIZE,
-                  split=None, echo=print, progress_for=None, executor=None):
+                  split=None, echo=print, progress_for=None, executor=None, precision="fp32"):
     """Transform, classify, attack the correct ones, and account success at the thresholds.
 
     ``checkpoint`` is a resolved path; ``settings`` an attack's settings (default: C&W);
     ``split`` (a :class:`bsattack.data.Split`) skips loading the data again;
     ``cache_dir=None`` disables the cache; ``progress_for(total, label)`` returns a context
     manager with ``update(k)`` (a progress bar); ``executor`` (:mod:`bsattack.parallel`)
-    computes the chunks (default: this process)."""
+    computes the chunks (default: this process); ``precision``: the attack's gradient oracle
+    ('fp32' or 'bf16'; every prediction in the records is float32's)."""
     split = split or data.load(dataset, data_dir, echo=echo)
     return run_many(dataset, checkpoint, [(transform, settings or CWSettings())], n, split,
                     eps=eps, cache_dir=cache_dir, chunk_size=chunk_size, echo=echo,
-                    progress_for=progress_for, executor=executor)[0]
+                    progress_for=progress_for, executor=executor, precision=precision)[0]
 
 
 def run_many(dataset, checkpoint, runs, n, split, eps=None, cache_dir=CACHE_DIR,
              chunk_size=CHUNK_SIZE, echo=print, progress_for=None, executor=None,
-             on_result=None):
+             on_result=None, precision="fp32"):
     """:func:`run_blindspot` for every (transform, settings) of ``runs`` on one checkpoint,
     their missing chunks handed to ``executor`` together (so workers share them out); the
     results in the order of ``runs``.  ``on_result(results so far)`` is called as each
@@ -174,10 +179,10 @@ def run_many(dataset, checkpoint, runs, n, split, eps=None, cache_dir=CACHE_DIR,
     try:
         member_runs = [(t, m) for t, s in runs for m in getattr(s, "full", ())]
         members = iter(run_many(dataset, checkpoint, member_runs, n, split, eps, cache_dir,
-                                chunk_size, echo, progress_for, executor)
+                                chunk_size, echo, progress_for, executor, precision=precision)
                        if member_runs else ())
         plans = [_Plan(spec, checkpoint, t, s, n, eps, cache_dir, chunk_size, split, echo,
-                       {m.name: next(members) for m in getattr(s, "full", ())})
+                       {m.name: next(members) for m in getattr(s, "full", ())}, precision)
                  for t, s in runs]
         return _execute(plans, executor, echo, progress_for, on_result)
     finally:
@@ -190,12 +195,14 @@ class _Plan:
     and the jobs of the missing ones."""
 
     def __init__(self, spec, checkpoint, transform, settings, n, eps, cache_dir, chunk_size,
-                 split, echo, known):
+                 split, echo, known, precision):
         self.spec, self.checkpoint, self.transform, self.settings = (spec, checkpoint,
                                                                      transform, settings)
+        self.precision = precision
         self.n, self.eps, self.known = n, eps, known
         self.limits = _thresholds(transform, eps)
-        file_key = _file_key(spec, checkpoint, split, eps, transform, settings, chunk_size)
+        file_key = _file_key(spec, checkpoint, split, eps, transform, settings, chunk_size,
+                             precision)
         self.store = (H5Store(cache_file(cache_dir, "blindspot", f"{spec.name}_{settings.name}",
                                          file_key), file_key, echo=echo) if cache_dir else None)
         self.x = transform(to_pm(split.test_x[:n]).reshape(n, -1))
@@ -219,7 +226,7 @@ class _Plan:
                    "limits": self.limits,
                    "known": {m: _rows_result(r, rows, self.limits)
                              for m, r in self.known.items()}}
-        return Job(self.spec.name, self.checkpoint, _run_chunk, payload)
+        return Job(self.spec.name, self.checkpoint, _run_chunk, payload, self.precision)
 
     def done(self, start, stop, name, key, part, seconds):
         rows = slice(start, stop)
@@ -248,7 +255,7 @@ class _Plan:
             transformed=self.x, grad_evals=merged["grad_evals"],
             seconds=self.seconds + sum(r.seconds for r in known),
             new_grad_evals=self.spent + sum(r.new_grad_evals for r in known),
-            raw_rate=self.rate, members=self.known)
+            raw_rate=self.rate, members=self.known, precision=self.precision)
 
 
 def _execute(plans, executor, echo, progress_for, on_result):
@@ -295,11 +302,12 @@ def _rows_result(result, rows, limits):
 
 
 def _run_chunk(model, payload):
-    """Classify x', attack the correct ones, re-classify their examples independently."""
+    """Classify x', attack the correct ones, re-classify their examples independently (both
+    classifications by the float32 network, whatever the attack's precision)."""
     from bsattack.attacks import registry
     x, labels, ids = payload["x"], payload["labels"], payload["ids"]
     names, known = payload["names"], payload["known"]
-    prediction = model.predict(x)
+    prediction = model.verified_predict(x)
     correct = prediction == labels
     adversarial, linf = x.copy(), np.full(len(x), np.inf)
     adv_prediction = np.full(len(x), -1, np.int64)
@@ -313,7 +321,7 @@ def _run_chunk(model, payload):
         linf[correct] = np.where(result.found, np.abs(result.adversarial - x[correct]).max(1),
                                  np.inf)
         found_by[correct] = [names.index(f) if f else -1 for f in result.found_by]
-        adv_prediction[correct] = model.predict(result.adversarial)
+        adv_prediction[correct] = model.verified_predict(result.adversarial)
     return {"prediction": prediction, "adv_prediction": adv_prediction, "linf": linf,
             "found_by": found_by, "adversarial": adversarial, "grad_evals": evals}
 
@@ -327,10 +335,10 @@ def _announce(executor, plan, echo):
     count = sum(stop - start for start, stop, _, _ in plan.missing)
     probe = slice(0, min(plan.settings.batch_size, len(plan.x)))
     rate = executor.call(Job(plan.spec.name, plan.checkpoint, _gradient_rate,
-                             {"x": plan.x[probe], "labels": plan.labels[probe]}))
+                             {"x": plan.x[probe], "labels": plan.labels[probe]}, plan.precision))
     echo(f"{plan.settings.describe()} on {count} images at thresholds "
          f"{', '.join(f'{t:g}' for t in plan.limits)}; the network does {rate:,.0f} "
-         f"image-gradients/s here (forward+backward, batch {probe.stop})")
+         f"image-gradients/s here (forward+backward, {plan.precision}, batch {probe.stop})")
     return rate
 
 

@@ -31,11 +31,13 @@ def build(dataset, x01=None, scope=None, checkpoint=None):
     return spec.build(x01, scope, ckpt.variable_shapes(prefix), prefix)
 
 
-def new_session(graph=None):
-    """A session that uses a GPU when TF sees one and grows its memory as needed."""
+def new_session(graph=None, precision="fp32"):
+    """A session that uses a GPU when TF sees one and grows its memory as needed, in
+    ``precision`` (``fp32`` or ``bf16``: :func:`bsattack.precision.configure`)."""
+    from bsattack.precision import configure
     config = tf1.ConfigProto(allow_soft_placement=True)
     config.gpu_options.allow_growth = True
-    return tf1.Session(graph=graph, config=config)
+    return tf1.Session(graph=graph, config=configure(config, precision))
 
 
 def load(sess, dataset, checkpoint, x01=None, scope=None):

@@ -33,6 +33,7 @@ class Job:
     checkpoint: str          # a resolved checkpoint path on the driver
     fn: Callable             # fn(model, payload) -> dict of arrays
     payload: dict
+    precision: str = "fp32"  # the model's oracle precision (bsattack.precision)
 
 
 class Models:
@@ -42,11 +43,11 @@ class Models:
     def __init__(self):
         self._models = {}
 
-    def get(self, dataset, checkpoint):
-        key = (dataset, checkpoint)
+    def get(self, dataset, checkpoint, precision="fp32"):
+        key = (dataset, checkpoint, precision)
         if key not in self._models:
             from bsattack.attacks.model import Model
-            self._models[key] = Model(dataset, checkpoint)
+            self._models[key] = Model(dataset, checkpoint, precision)
         return self._models[key]
 
     def close(self):
@@ -80,7 +81,7 @@ class LocalExecutor(_Executor):
 
     def call(self, job):
         """One job's result, now."""
-        return job.fn(self.models.get(job.dataset, job.checkpoint), job.payload)
+        return job.fn(self.models.get(job.dataset, job.checkpoint, job.precision), job.payload)
 
     def close(self):
         self.models.close()
@@ -99,7 +100,7 @@ class Worker:
     def pid(self):
         return os.getpid()
 
-    def run(self, dataset, digest, files, fn, payload):
+    def run(self, dataset, digest, files, fn, payload, precision="fp32"):
         began = time.perf_counter()
         prefix = os.path.join(self.folder, digest[:16], "model")
         if not os.path.exists(prefix + ".index"):
@@ -108,7 +109,7 @@ class Worker:
             for suffix, content in ray.get(files[0]).items():
                 with open(prefix + suffix, "wb") as handle:
                     handle.write(content)
-        model = self.models.get(dataset, prefix)
+        model = self.models.get(dataset, prefix, precision)
         return fn(model, payload), time.perf_counter() - began, os.getpid()
 
 
@@ -167,7 +168,7 @@ class RayExecutor(_Executor):
             self._files[job.checkpoint] = (ckpt.content_hash(job.checkpoint),
                                            self.ray.put(checkpoint_files(job.checkpoint)))
         digest, ref = self._files[job.checkpoint]
-        return job.dataset, digest, [ref], job.fn, job.payload
+        return job.dataset, digest, [ref], job.fn, job.payload, job.precision
 
     def _get(self, ref):
         try:

@@ -96,15 +96,28 @@ class LogitsModel:
 
 
 class Model(LogitsModel):
-    """``dataset``'s network restored from ``checkpoint``, in the paper's units."""
+    """``dataset``'s network restored from ``checkpoint``, in the paper's units; the oracle
+    and forward passes in ``precision`` ('fp32' or 'bf16', :mod:`bsattack.precision`), with a
+    float32 copy for :meth:`verified_predict` when that is not fp32."""
 
-    def __init__(self, dataset, checkpoint):
+    def __init__(self, dataset, checkpoint, precision="fp32"):
         from bsattack.attacks.network import AttackSession
-        self.dataset = dataset
-        self.net = AttackSession(dataset, checkpoint)
+        self.dataset, self.precision = dataset, precision
+        self.net = AttackSession(dataset, checkpoint, precision)
         with self.net.graph.as_default():
             self._setup(None, self.net.x01, self.net.model.logits, (-SHIFT, SHIFT), SHIFT)
         self.sess = self.net.start()
+        self._float32 = None if precision == "fp32" else Model(dataset, checkpoint, "fp32")
+
+    def verified_predict(self, x, batch_size=500):
+        """Predicted labels from the float32 network, whatever the oracle's precision: the
+        predictions every record states."""
+        return (self._float32 or self).predict(x, batch_size)
+
+    def close(self):
+        super().close()
+        if self._float32 is not None:
+            self._float32.close()
 
     def add_ops(self, build):
         """``build(net)`` inside this model's graph (``net``: the

@@ -49,9 +49,10 @@ class AttackSession:
     Build the attack ops inside ``with self.graph.as_default():`` and call :meth:`start`.
     """
 
-    def __init__(self, dataset, checkpoint):
+    def __init__(self, dataset, checkpoint, precision="fp32"):
         self.dataset = dataset
         self.checkpoint = checkpoint
+        self.precision = precision
         self.graph = tf1.Graph()
         with self.graph.as_default():
             # attacks work on flat rows [N, d]; every builder reshapes its input itself
@@ -68,7 +69,7 @@ class AttackSession:
     def start(self):
         """Create the session, restore the network, initialise every other variable."""
         with self.graph.as_default():
-            self.sess = models.new_session(self.graph)
+            self.sess = models.new_session(self.graph, self.precision)
             ckpt.restore(self.sess, self.checkpoint, self.model.variables)
             model_vars = set(id(v) for v in self.model.variables.values())
             others = [v for v in tf1.global_variables() if id(v) not in model_vars]

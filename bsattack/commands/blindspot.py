@@ -10,7 +10,8 @@ from bsattack.errors import BsattackError
 from bsattack.paths import CACHE_DIR
 from bsattack.commands.options import (FiniteFloat, checkpoint_option, data_dir_option,
                                       dataset_option, executor_from_options, executor_options,
-                                      resolve_checkpoint, validation_size_option)
+                                      chosen_precision, precision_option, resolve_checkpoint,
+                                      validation_size_option)
 
 
 
@@ -21,7 +22,8 @@ def _run_options(command):
                          show_default=True, help="Attack the first N test images."),
             click.option("--cache-dir", type=click.Path(file_okay=False), default=CACHE_DIR,
                          show_default=True, help="Per-image results (resumable)."),
-            checkpoint_option, data_dir_option, validation_size_option, executor_options]):
+            checkpoint_option, data_dir_option, validation_size_option, executor_options,
+            precision_option]):
         command = option(command)
     return attack_options(command)
 
@@ -48,7 +50,7 @@ def _evaluations_line(results):
 @click.option("--out", type=click.Path(file_okay=False), default=os.path.join("results", "blindspot"),
               show_default=True, help="Folder for the CSV/JSON records and the figure.")
 def blindspot(dataset, alpha, beta, n, cache_dir, checkpoint, data_dir, validation_size,
-              workers, ray_address, out, **attack):
+              workers, ray_address, precision, out, **attack):
     """Attack x' = αx + β of the first N test images; print accuracy and success at ε, α·ε."""
     from bsattack import data
     from bsattack.experiment import run_blindspot
@@ -62,18 +64,19 @@ def blindspot(dataset, alpha, beta, n, cache_dir, checkpoint, data_dir, validati
     if cache_dir:
         check_writable_dir(cache_dir, "--cache-dir")
     path = resolve_checkpoint(dataset, checkpoint)
+    precision = chosen_precision(precision, click.echo)
     split = data.load(dataset, data_dir, validation_size, echo=click.echo)
     with executor_from_options(workers, ray_address) as executor:
         result = run_blindspot(dataset, path, transform, settings, n, split=split,
                                cache_dir=cache_dir, echo=click.echo, progress_for=progressbar,
-                               executor=executor)
+                               executor=executor, precision=precision)
     s = result.summary()
     click.echo(f"{dataset} α={alpha:g} β={beta:g} ({settings.name}, {path}): accuracy "
                f"{100 * s['accuracy']:.2f}% of {s['n']}; success over {s['attacked']} attacked: "
                f"{100 * s['success_eps']:.2f}% at ε={s['eps']:g}, "
                f"{100 * s['success_alpha_eps']:.2f}% at α·ε={s['alpha_eps']:g}")
     stem = os.path.join(out, f"{dataset}_{settings.name}_a{alpha:g}_b{beta:g}")
-    _write_records(result, stem, header_lines(path, n, settings))
+    _write_records(result, stem, header_lines(path, n, settings, precision))
     figure4(result, stem + ".png")
     click.echo(f"wrote {stem}.csv, {stem}.json, {stem}.png")
     click.echo(_evaluations_line([result]))
@@ -96,7 +99,7 @@ def _write_records(result, stem, header):
 @click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True,
               help="Folder for tableN_<dataset>_<attack>.{md,csv} and figure4_<dataset>_<attack>.png.")
 def tables(dataset, n, cache_dir, checkpoint, data_dir, validation_size, workers, ray_address,
-           out, **attack):
+           precision, out, **attack):
     """The paper's Tables 2 (MNIST) and 3 (Fashion-MNIST) with its numbers alongside."""
     from bsattack.outputs import check_writable_dir
 
@@ -108,13 +111,15 @@ def tables(dataset, n, cache_dir, checkpoint, data_dir, validation_size, workers
     if cache_dir:
         check_writable_dir(cache_dir, "--cache-dir")
     paths = {name: resolve_checkpoint(name, checkpoint) for name in names}   # before any work
+    precision = chosen_precision(precision, click.echo)
     with executor_from_options(workers, ray_address) as executor:
         for name in names:
             _table(name, paths[name], n, cache_dir, data_dir, validation_size, out, settings,
-                   executor)
+                   executor, precision)
 
 
-def _table(name, path, n, cache_dir, data_dir, validation_size, out, settings, executor):
+def _table(name, path, n, cache_dir, data_dir, validation_size, out, settings, executor,
+           precision):
     """One data set's table: its files rewritten as each setting completes, then Figure 4."""
     from bsattack import data
     from bsattack.experiment import run_table
@@ -123,7 +128,7 @@ def _table(name, path, n, cache_dir, data_dir, validation_size, out, settings, e
 
     split = data.load(name, data_dir, validation_size, echo=click.echo)
     stem = os.path.join(out, f"table{paper_table(name)['table']}_{name}_{settings.name}")
-    header = header_lines(path, n, settings)
+    header = header_lines(path, n, settings, precision)
     grid = len(paper_table(name)["rows"])
 
     def rewrite(results):
@@ -137,7 +142,8 @@ def _table(name, path, n, cache_dir, data_dir, validation_size, out, settings, e
         write_table(results, name, stem, header + status)
 
     results = run_table(name, path, settings, n, split, on_setting=rewrite, cache_dir=cache_dir,
-                        echo=click.echo, progress_for=progressbar, executor=executor)
+                        echo=click.echo, progress_for=progressbar, executor=executor,
+                        precision=precision)
     alpha, beta = get_spec(name).paper.shown
     shown = next(r for r in results if (r.alpha, r.beta) == (alpha, beta))
     figure = figure4(shown, os.path.join(out, f"figure4_{name}_{settings.name}.png"))

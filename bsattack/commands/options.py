@@ -87,3 +87,23 @@ def executor_from_options(workers, ray_address):
     """The executor of ``--workers``/``--ray-address`` (a context manager)."""
     from bsattack.parallel import make_executor
     return make_executor(workers, ray_address)
+
+
+def precision_option(command):
+    """``--precision fp32|bf16|auto``: the arithmetic of the attacks' gradient oracle."""
+    from bsattack import precision
+    return click.option(
+        "--precision", type=click.Choice(precision.CHOICES), default=precision.DEFAULT,
+        show_default=True,
+        help="The attacks' gradient oracle: fp32, bf16 (mixed precision: oneDNN's bfloat16 "
+             "rewrite on a CPU, the GPU's own mixed precision) or auto (bf16 where the "
+             "hardware runs it natively). Every prediction in the results is float32's.")(command)
+
+
+def chosen_precision(requested, echo):
+    """The precision ``requested`` resolves to, said in one line when it was 'auto'."""
+    from bsattack import precision
+    chosen, why = precision.resolve(requested)
+    if requested == "auto":
+        echo(f"--precision auto: {chosen} ({why})")
+    return chosen
