@@ -96,9 +96,9 @@ class LogitsModel:
 
 
 class Model(LogitsModel):
-    """``dataset``'s network restored from ``checkpoint``, in the paper's units; the oracle
-    and forward passes in ``precision`` ('fp32' or 'bf16', :mod:`bsattack.precision`), with a
-    float32 copy for :meth:`verified_predict` when that is not fp32."""
+    """``dataset``'s network restored from ``checkpoint``, in the paper's units; the gradient
+    oracle in ``precision`` ('fp32' or 'bf16', :mod:`bsattack.precision`), forward passes and
+    every "fooled" the oracle reports checked by a float32 copy of the network."""
 
     def __init__(self, dataset, checkpoint, precision="fp32"):
         from bsattack.attacks.network import AttackSession
@@ -108,6 +108,24 @@ class Model(LogitsModel):
             self._setup(None, self.net.x01, self.net.model.logits, (-SHIFT, SHIFT), SHIFT)
         self.sess = self.net.start()
         self._float32 = None if precision == "fp32" else Model(dataset, checkpoint, "fp32")
+
+    def value_and_grad(self, x, labels, loss="xent"):
+        """The oracle in this model's precision; at bf16, the rows whose logits say
+        misclassified get float32's logits instead, so that an attack stops on an image only
+        when the float32 network is fooled."""
+        value, grad, logits = super().value_and_grad(x, labels, loss)
+        if self._float32 is not None:
+            flagged = np.flatnonzero(logits.argmax(axis=1) != np.asarray(labels))
+            if len(flagged):
+                logits = np.array(logits, copy=True)
+                logits[flagged] = self._float32.logits(np.asarray(x)[flagged])
+        return value, grad, logits
+
+    def logits(self, x, batch_size=500):
+        """Forward passes: always float32's (they decide what is counted)."""
+        if self._float32 is not None:
+            return self._float32.logits(x, batch_size)
+        return super().logits(x, batch_size)
 
     def verified_predict(self, x, batch_size=500):
         """Predicted labels from the float32 network, whatever the oracle's precision: the
