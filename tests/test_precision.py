@@ -48,6 +48,13 @@ def test_bf16_oracle_is_close_to_float32_and_verified_predictions_are_float32(
                                        + 1e-12)
         assert np.median(cosine) > 0.95
         np.testing.assert_array_equal(mixed.verified_predict(x), exact.predict(x))
+        # rows the bf16 oracle calls misclassified (here: every row, against wrong labels)
+        # carry float32's logits, so an attack stops only where float32 is fooled
+        wrong = (y + 1) % 10
+        _, _, checked = mixed.value_and_grad(x, wrong, "xent")
+        flagged = z16.argmax(1) != wrong
+        np.testing.assert_array_equal(checked[flagged], z32[flagged])
+        np.testing.assert_array_equal(mixed.logits(x), exact.logits(x))
     finally:
         exact.close()
         mixed.close()
