@@ -73,9 +73,13 @@ def _npy_header(path):
 
 
 def load_attack_file(path):
-    """The array in a .npy file, refusing files that are not .npy, headers that do not match
+    """The array in a .npy file, refusing non-regular files (a FIFO would block), files that
+    are not .npy, headers that do not match
     the file's size, pickles, object arrays, .npz archives and non-numeric dtypes."""
     path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise BsattackError(f"{path} is not a regular file (a pipe, device or folder); the "
+                            f"challenge expects a .npy file")
     try:
         if zipfile.is_zipfile(path):
             raise BsattackError(f"{path} is a .npz archive; the challenge expects one .npy array")

@@ -48,9 +48,12 @@ def _after_tensorflow(callback):
     return run
 
 
+INTERRUPTED = 130        # the shell's exit status for a command ended by SIGINT
+
+
 class Main(click.Group):
     """Loads each command from :data:`COMMANDS` on demand; turns a library error into one
-    line on stderr and exit status 1."""
+    line on stderr and exit status 1, Ctrl-C into one line and exit status 130."""
 
     def list_commands(self, ctx):
         return sorted(COMMANDS)
@@ -78,6 +81,9 @@ class Main(click.Group):
             return super().invoke(ctx)
         except BsattackError as exc:
             raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted (a rerun resumes from the cache)", err=True)
+            raise click.exceptions.Exit(INTERRUPTED) from None
 
 
 @click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"]})

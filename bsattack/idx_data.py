@@ -109,10 +109,47 @@ def fetch(spec, dest=None, echo=print, progress=silent):
     return dest
 
 
+def _digests(path):
+    """(SHA-256 of the file, SHA-256 of its uncompressed content) of a .gz file."""
+    with open(path, "rb") as handle:
+        packed = handle.read()
+    try:
+        content = gzip.decompress(packed)
+    except (OSError, EOFError, zlib.error):
+        content = b""
+    return hashlib.sha256(packed).hexdigest(), hashlib.sha256(content).hexdigest()
+
+
+def refuse_other_data_sets(spec, folder):
+    """A BsattackError when a file of ``folder`` is another data set's published file (by its
+    published or content SHA-256): e.g. Fashion-MNIST's files given as MNIST's.  Files that
+    are ``spec``'s own, or no published data set's (subsets, own data), pass."""
+    from bsattack.datasets import DATASETS
+    others = {}
+    for other in DATASETS.values():
+        if other.name != spec.name and other.reader is spec.reader:
+            for data_file in other.files.values():
+                for digest in (data_file.sha256, data_file.raw_sha256):
+                    if digest:
+                        others[digest] = (other.name, data_file.name)
+    for data_file in spec.files.values():
+        path = find_file(folder, data_file.name)
+        if path is None:
+            continue
+        found = set(_digests(path))
+        if found & {data_file.sha256, data_file.raw_sha256}:
+            continue
+        for digest in found & set(others):
+            name, published = others[digest]
+            raise BsattackError(f"{path} is {name}'s {published}, not {spec.name}'s "
+                                f"{data_file.name}: check --data-dir")
+
+
 def load(spec, data_dir=None, validation_size=5000, download=True, echo=print):
     """Train (after the first ``validation_size`` images) and test sets as a :class:`Split`."""
     folder = find_or_fetch(spec, data_dir, locate, fetch, download, echo,
                            missing=missing_files)
+    refuse_other_data_sets(spec, folder)
     arrays = {}
     for role, data_file in spec.files.items():
         arrays[role] = read_idx(find_file(folder, data_file.name), 3 if "images" in role else 1)

@@ -50,16 +50,28 @@ def _nearest_existing(folder, what):
     return current
 
 
+PROBE_BYTES = 1 << 16
+
+
 def _probe(folder, what):
-    """Create and remove a file in ``folder``; a BsattackError naming ``what`` when refused."""
+    """Create, fill with ``PROBE_BYTES`` and remove a file in ``folder`` (so a full disk is
+    found too); a BsattackError naming ``what`` when refused."""
     try:
         fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=folder)
     except OSError as exc:
         reason = "read-only file system" if exc.errno == errno.EROFS else exc.strerror
         raise BsattackError(f"cannot write {what}: folder {folder} is not writable "
                             f"({reason})") from None
-    os.close(fd)
-    os.remove(probe)
+    try:
+        os.write(fd, b"\0" * PROBE_BYTES)
+        os.fsync(fd)
+    except OSError as exc:
+        reason = "no space left on the device" if exc.errno == errno.ENOSPC else exc.strerror
+        raise BsattackError(f"cannot write {what}: folder {folder} cannot take a file "
+                            f"({reason})") from None
+    finally:
+        os.close(fd)
+        os.remove(probe)
 
 
 def check_writable_dir(path, what=None):
@@ -85,7 +97,9 @@ def check_writable_file(path, what=None):
     _probe(_nearest_existing(os.path.dirname(os.path.abspath(path)), what), what)
 
 
-def _write(path, write, mode):
+def write_file(path, write, mode="w"):
+    """``write(handle)`` into ``path`` atomically; an OS error (full disk, read-only file
+    system, ...) becomes one line naming the file, and the previous file stays as it was."""
     try:
         return write_atomic(path, write, mode)
     except OSError as exc:
@@ -94,11 +108,11 @@ def _write(path, write, mode):
 
 def save_npy(path, array):
     """``np.save`` of ``array`` to ``path``, atomically (never a partial .npy)."""
-    _write(path, lambda handle: np.save(handle, array, allow_pickle=False), "wb")
+    write_file(path, lambda handle: np.save(handle, array, allow_pickle=False), "wb")
 
 
 def save_text(path, text):
-    _write(path, lambda handle: handle.write(text), "w")
+    write_file(path, lambda handle: handle.write(text), "w")
 
 
 @contextlib.contextmanager
@@ -125,11 +139,11 @@ def strict(value):
 
 def save_json(path, value, indent=1):
     """Strict JSON (non-finite floats as null) of ``value`` at ``path``, atomically."""
-    _write(path, lambda handle: json.dump(strict(value), handle, indent=indent,
+    write_file(path, lambda handle: json.dump(strict(value), handle, indent=indent,
                                           allow_nan=False), "w")
 
 
 def save_figure(fig, path, **savefig_kwargs):
     """``fig.savefig`` to ``path`` atomically (the format from the file name's extension)."""
     fmt = os.path.splitext(path)[1].lstrip(".") or None
-    _write(path, lambda handle: fig.savefig(handle, format=fmt, **savefig_kwargs), "wb")
+    write_file(path, lambda handle: fig.savefig(handle, format=fmt, **savefig_kwargs), "wb")

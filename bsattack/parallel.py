@@ -100,6 +100,12 @@ class Worker:
     def pid(self):
         return os.getpid()
 
+    def cleanup(self):
+        """Close the networks and remove the checkpoint copies this worker received."""
+        import shutil
+        self.models.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
     def run(self, dataset, digest, files, fn, payload, precision="fp32"):
         began = time.perf_counter()
         prefix = os.path.join(self.folder, digest[:16], "model")
@@ -126,11 +132,37 @@ def checkpoint_files(path):
     return files
 
 
+CONNECT_TIMEOUT = 5.0     # seconds to wait for a Ray head's port before giving up
+
+
+def check_reachable(address, timeout=CONNECT_TIMEOUT):
+    """One line (a BsattackError) when nothing answers at ``address`` (HOST:PORT, optionally
+    ray://HOST:PORT) within ``timeout`` seconds, instead of Ray's own minutes of retries."""
+    import socket
+    target = address.split("://", 1)[-1]
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        if address == "auto":
+            return
+        raise BsattackError(f"--ray-address {address}: expected HOST:PORT (e.g. 10.0.0.1:6379)")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, socket.timeout) else (exc.strerror or str(exc))
+        raise BsattackError(f"cannot reach the Ray cluster at {address} ({reason}, waited at "
+                            f"most {timeout:g} s)") from None
+
+
 class RayExecutor(_Executor):
     """``workers`` Ray actors on a local Ray (``address`` None) or on the cluster at
     ``address`` (then ``workers`` defaults to its CPU count)."""
 
     def __init__(self, workers=None, address=None):
+        if address is None and workers is not None and workers > (os.cpu_count() or 1):
+            raise BsattackError(f"--workers {workers} is more than this machine's "
+                                f"{os.cpu_count()} CPUs (each worker takes one)")
+        if address:
+            check_reachable(address)
         try:
             import ray
         except ImportError:
@@ -157,7 +189,13 @@ class RayExecutor(_Executor):
             except (ConnectionError, RuntimeError, ValueError) as error:
                 where = f"the Ray cluster at {address}" if address else "a local Ray"
                 raise BsattackError(f"cannot start or join {where}: {error}") from None
-        self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        offered = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        if workers is not None and workers > offered:
+            if self._owns_ray:
+                ray.shutdown()
+            raise BsattackError(f"--workers {workers} is more than the {offered} CPUs the Ray "
+                                f"cluster offers (each worker takes one)")
+        self.workers = workers or offered
         remote = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=-1)(Worker)
         self.actors = [remote.remote() for _ in range(self.workers)]
         self._files = {}
@@ -207,7 +245,12 @@ class RayExecutor(_Executor):
         return self.ray.get([actor.pid.remote() for actor in self.actors])
 
     def close(self):
-        """Stop the actors, and the local Ray when this executor started it."""
+        """Remove the actors' checkpoint copies, stop the actors, and the local Ray when this
+        executor started it."""
+        try:
+            self.ray.get([actor.cleanup.remote() for actor in self.actors], timeout=30)
+        except Exception:      # a dead or hung actor keeps its copy; stopping it matters more
+            pass
         for actor in self.actors:
             self.ray.kill(actor)
         self.actors = []

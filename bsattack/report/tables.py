@@ -9,8 +9,7 @@ import os
 import numpy as np
 
 from bsattack import stats
-from bsattack.atomic import write_atomic
-from bsattack.outputs import save_json
+from bsattack.outputs import save_json, save_text
 from bsattack.report.csvfile import write_csv
 
 PAPER_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "paper_tables.json")
@@ -191,7 +190,7 @@ def write_table(results, dataset, stem, header):
     data = summary(results, dataset, header)
     cells = [cell if "attacked" in cell else None for cell in data["cells"]]
     text = markdown(_with_intervals(rows, cells), cols, dataset, header)
-    write_atomic(stem + ".md", lambda handle: handle.write(text), mode="w")
+    save_text(stem + ".md", text)
     save_json(stem + ".json", data)
     return stem + ".md", write_csv(stem + ".csv", [{c: r.get(c, "") for c in cols}
                                                    for r in rows], cols, header)

@@ -1,0 +1,132 @@
+"""Hostile inputs refused in one line (each case failed before its fix): an unreachable Ray
+address, more workers than CPUs, a failing write, another data set's files, a line break in
+a header, a FIFO as the attack file, Ctrl-C."""
+import errno
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from bsattack import atomic, outputs, parallel
+from bsattack.errors import BsattackError
+from bsattack.report.csvfile import write_csv
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_cli(*args, timeout=120, **kwargs):
+    return subprocess.run([sys.executable, "cli.py", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout, **kwargs)
+
+
+def closed_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_an_unreachable_ray_address_is_one_line_within_seconds():
+    port = closed_port()
+    start = time.perf_counter()
+    with pytest.raises(BsattackError, match="cannot reach the Ray cluster"):
+        parallel.check_reachable(f"127.0.0.1:{port}")
+    assert time.perf_counter() - start < parallel.CONNECT_TIMEOUT + 1
+    with pytest.raises(BsattackError, match="HOST:PORT"):
+        parallel.check_reachable("nonsense")
+
+
+def test_more_workers_than_cpus_is_refused_before_ray_starts():
+    with pytest.raises(BsattackError, match="more than this machine's"):
+        parallel.RayExecutor(workers=(os.cpu_count() or 1) + 1)
+
+
+def test_a_failing_write_is_one_line_and_keeps_the_previous_file(tmp_path, monkeypatch):
+    target = tmp_path / "table.csv"
+    write_csv(str(target), [{"a": 1}], ["a"], ["command: first"])
+    before = target.read_text()
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", full_disk)
+    with pytest.raises(BsattackError, match="cannot write .*table.csv: No space left"):
+        write_csv(str(target), [{"a": 2}], ["a"], ["command: second"])
+    assert target.read_text() == before
+
+
+def test_the_start_up_write_check_finds_a_full_disk(tmp_path, monkeypatch):
+    real_write = os.write
+
+    def full_disk(fd, data):
+        if len(data) == outputs.PROBE_BYTES:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+    monkeypatch.setattr(outputs.os, "write", full_disk)
+    with pytest.raises(BsattackError, match="no space left"):
+        outputs.check_writable_dir(str(tmp_path), "--out")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_line_break_in_a_header_stays_one_comment_line(tmp_path):
+    path = tmp_path / "t.csv"
+    write_csv(str(path), [{"a": 1}], ["a"], ["command: python cli.py --out 'x\ny'"])
+    lines = path.read_text().splitlines()
+    assert lines[0].startswith("# command:") and lines[1] == "a" and lines[2] == "1"
+
+
+def test_another_data_sets_files_are_refused(tmp_path, fixture_data_dir):
+    from bsattack import data
+    from bsattack.datasets import get_spec
+    # fixture files renamed: a file whose content is Fashion-MNIST's published content is
+    # refused as MNIST; the fixtures (no published data set's) pass
+    data.load("mnist", fixture_data_dir, validation_size=100, download=False)
+    fashion = get_spec("fashion").files["test_labels"]
+    mnist = get_spec("mnist").files["test_labels"]
+    from bsattack import idx_data
+    real = idx_data._digests
+
+    def as_fashion(path):
+        return ((fashion.sha256, fashion.raw_sha256) if os.path.basename(path) == mnist.name
+                else real(path))
+    idx_data._digests = as_fashion
+    try:
+        with pytest.raises(BsattackError, match="is fashion's"):
+            data.load("mnist", fixture_data_dir, validation_size=100, download=False)
+    finally:
+        idx_data._digests = real
+
+
+def test_a_fifo_as_attack_file_is_refused_at_once(tmp_path):
+    fifo = tmp_path / "attack.npy"
+    os.mkfifo(fifo)
+    done = run_cli("evaluate", "--dataset", "mnist", "--attack-file", str(fifo),
+                   "--checkpoint", os.path.join(ROOT, "tests", "fixtures", "checkpoints",
+                                                "mnist_small"),
+                   "--data-dir", os.path.join(ROOT, "tests", "fixtures", "data"),
+                   "--validation-size", "100", timeout=60)
+    assert done.returncode != 0
+    assert "not a regular file" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_ctrl_c_exits_130_with_one_line(tmp_path):
+    command = [sys.executable, "cli.py", "tables", "--dataset", "fashion", "--attack", "pgd",
+               "--n", "400", "--checkpoint",
+               os.path.join(ROOT, "tests", "fixtures", "checkpoints", "fashion_small"),
+               "--data-dir", os.path.join(ROOT, "tests", "fixtures", "data"),
+               "--validation-size", "100", "--cache-dir", str(tmp_path / "cache"),
+               "--out", str(tmp_path / "out")]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    time.sleep(8)
+    process.send_signal(2)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err[-500:]
+    assert "interrupted" in err and "Traceback" not in err
+
+
+def test_write_file_returns_what_write_returns(tmp_path):
+    assert outputs.write_file(str(tmp_path / "x.txt"), lambda h: h.write("abc")) == 3
+    np.testing.assert_equal((tmp_path / "x.txt").read_text(), "abc")
