@@ -58,3 +58,50 @@ def correctly_classified(plain, split, n):
     x = split.test_x[:n].reshape(n, -1) - np.float32(0.5)
     keep = np.flatnonzero(plain.predict(x) == split.test_y[:n])
     return x[keep], split.test_y[keep].astype(np.int64), keep
+
+
+def _box(v, x, eps):
+    """Onto the ε-ball around x, then onto [-0.5, 0.5]."""
+    return np.clip(np.clip(v, x - eps, x + eps), -0.5, 0.5)
+
+
+def apgd_loop(evaluate, f_of, x, y, eps, iterations, start):
+    """Croce & Hein's APGD for one image (N = ``iterations``) on ``evaluate(x) -> (gradient of
+    the objective, logits)`` and the objective ``f_of(logits)``, stopping at the first
+    misclassified iterate: (example, fooled, gradient evaluations, η halvings)."""
+    first = max(int(0.22 * iterations), 1)
+    decrease = max(int(0.03 * iterations), 1)
+    shortest = max(int(0.06 * iterations), 1)
+    checkpoints, w, period = [], 0, first
+    while w + period <= iterations:
+        w += period
+        checkpoints.append(w)
+        period = max(period - decrease, shortest)
+    eps32 = np.float32(eps)
+    eta = np.float32(2 * eps)
+    x_k = x_prev = start.copy()
+    f_values, f_max, x_max, g_max = [], -np.inf, None, None
+    last_check, reduced_last, f_max_last, halvings = 0, False, None, 0
+    for k in range(iterations + 1):
+        grad, logits = evaluate(x_k)
+        if logits.argmax() != y:
+            return x_k, True, k + 1, halvings
+        f = f_of(logits)
+        f_values.append(f)
+        if f > f_max:
+            f_max, x_max, g_max = f, x_k, grad
+        if k == iterations:
+            break
+        if k in checkpoints:
+            increases = sum(f_values[i + 1] > f_values[i] for i in range(last_check, k))
+            condition1 = increases <= 0.75 * (k - last_check)
+            condition2 = not reduced_last and f_max_last is not None and f_max == f_max_last
+            reduce = condition1 or condition2
+            if reduce:                              # halve η, restart from x_max
+                eta, halvings = np.float32(eta / 2), halvings + 1
+                x_k, grad = x_max, g_max
+            reduced_last, f_max_last, last_check = reduce, f_max, k
+        a = np.float32(1.0 if k == 0 else 0.75)
+        z = _box(x_k + eta * np.sign(grad), x, eps32)
+        x_k, x_prev = _box(x_k + a * (z - x_k) + (1 - a) * (x_k - x_prev), x, eps32), x_k
+    return x_k, False, iterations + 1, halvings

@@ -15,7 +15,7 @@ from bsattack.attacks.model import Model
 from bsattack.attacks.network import AttackSession
 from bsattack.attacks.pgd import LinfPGD, PGDSettings
 from bsattack.attacks.worst import WorstCase, WorstSettings
-from plain_model import PlainModel, correctly_classified
+from plain_model import apgd_loop, PlainModel, correctly_classified
 
 tf1 = tf.compat.v1
 TOLERANCE = 1e-6            # an L∞ within a threshold up to float rounding
@@ -148,57 +148,17 @@ def dlr(logits, y):
     return -(z[y] - other) / (ranked[0] - ranked[2] + 1e-12)
 
 
-def apgd_loop(plain, x, y, eps, iterations, loss, start):
-    """Croce & Hein's APGD for one image (N = ``iterations``), stopping at the first
-    misclassified iterate: (example, fooled, gradient evaluations, η halvings)."""
-    f_of = {"ce": xent, "dlr": dlr}[loss]
-    oracle = {"ce": "xent", "dlr": "dlr"}[loss]
-    first = max(int(0.22 * iterations), 1)
-    decrease = max(int(0.03 * iterations), 1)
-    shortest = max(int(0.06 * iterations), 1)
-    checkpoints, w, period = [], 0, first
-    while w + period <= iterations:
-        w += period
-        checkpoints.append(w)
-        period = max(period - decrease, shortest)
-    eps32 = np.float32(eps)
-    eta = np.float32(2 * eps)
-    x_k = x_prev = start.copy()
-    f_values, f_max, x_max, g_max = [], -np.inf, None, None
-    last_check, reduced_last, f_max_last, halvings = 0, False, None, 0
-    for k in range(iterations + 1):
-        _, grad, logits = plain.evaluate(x_k, y, oracle)
-        if logits.argmax() != y:
-            return x_k, True, k + 1, halvings
-        f = f_of(logits, y)
-        f_values.append(f)
-        if f > f_max:
-            f_max, x_max, g_max = f, x_k, grad
-        if k == iterations:
-            break
-        if k in checkpoints:
-            increases = sum(f_values[i + 1] > f_values[i] for i in range(last_check, k))
-            condition1 = increases <= 0.75 * (k - last_check)
-            condition2 = not reduced_last and f_max_last is not None and f_max == f_max_last
-            reduce = condition1 or condition2
-            if reduce:                              # halve η, restart from x_max
-                eta, halvings = np.float32(eta / 2), halvings + 1
-                x_k, grad = x_max, g_max
-            reduced_last, f_max_last, last_check = reduce, f_max, k
-        a = np.float32(1.0 if k == 0 else 0.75)
-        z = box(x_k + eta * np.sign(grad), x, eps32)
-        x_k, x_prev = box(x_k + a * (z - x_k) + (1 - a) * (x_k - x_prev), x, eps32), x_k
-    return x_k, False, iterations + 1, halvings
-
-
 @pytest.mark.parametrize("loss", ["ce", "dlr"])
 def test_apgd_matches_numpy_loop(mnist, loss):
     plain, model, x, y, ids = mnist
     x, y, ids, eps = x[:12], y[:12], ids[:12], 0.05
     result = APGD(model, APGDSettings(iterations=20, loss=loss, batch_size=5, seed=2)).run(
         x, y, [eps], ids)
-    starts = apgd_module.random_start(x, eps, ids, 2, 0, (-0.5, 0.5))
-    runs = [apgd_loop(plain, x[i], y[i], eps, 20, loss, starts[i]) for i in range(len(x))]
+    starts = apgd_module.random_start(x, eps, ids, 2, (apgd_module.RANDOM_STREAM, 0), (-0.5, 0.5))
+    f_of, oracle = {"ce": (xent, "xent"), "dlr": (dlr, "dlr")}[loss]
+    runs = [apgd_loop(lambda v, i=i: plain.evaluate(v, y[i], oracle)[1:],
+                      lambda z, i=i: f_of(z, y[i]), x[i], y[i], eps, 20, starts[i])
+            for i in range(len(x))]
     fooled = np.array([r[1] for r in runs])
     evals = np.array([r[2] for r in runs])
     expected = np.stack([r[0] for r in runs])

@@ -56,11 +56,12 @@ def schedule(iterations):
             max(int(MIN_PERIOD * iterations), 1))
 
 
-def random_start(x, eps, ids, seed, restart, bounds):
-    """x + ε·t/‖t‖∞ with t ~ U(−1, 1)ᵈ from the image's own generator, clipped to the box."""
+def random_start(x, eps, ids, seed, stream, bounds):
+    """x + ε·t/‖t‖∞ with t ~ U(−1, 1)ᵈ from the image's own generator (random ``stream``, a
+    tuple of ints), clipped to the box."""
     rows = []
     for i in ids:
-        t = keyed_rng(seed, i, RANDOM_STREAM, restart).uniform(-1, 1, x.shape[1])
+        t = keyed_rng(seed, i, *stream).uniform(-1, 1, x.shape[1])
         rows.append(t / np.abs(t).max())
     noise = np.asarray(rows, np.float32).reshape(x.shape)
     return np.clip(x + eps * noise, *bounds).astype(np.float32)
@@ -70,53 +71,62 @@ class APGD(FixedBudgetAttack):
     """APGD on a :class:`~bsattack.attacks.model.Model` (settings: :class:`APGDSettings`)."""
 
     def attack_at(self, x, labels, eps, ids, restart):
-        s, bounds = self.settings, self.model.bounds
-        first, decrease, shortest = schedule(s.iterations)
-        start = random_start(x, eps, ids, s.seed, restart, bounds)
-        adversarial, fooled = start.copy(), np.zeros(len(x), bool)
-        n = len(x)
+        s = self.settings
+        start = random_start(x, eps, ids, s.seed, (RANDOM_STREAM, restart), self.model.bounds)
+        return apgd(self.model, x, labels, eps, start, s.iterations, s.batch_size,
+                    ORACLE_LOSS[s.loss])
 
-        def begin(jobs):
-            k = len(jobs)
-            return {"job": jobs, "x": start[jobs], "x_old": start[jobs], "eta": np.full(k, 2 * eps, np.float32),
-                    "it": np.zeros(k, np.int64), "f_last": np.full(k, -np.inf),
-                    "f_best": np.full(k, -np.inf), "x_best": start[jobs],
-                    "g_best": np.zeros_like(start[jobs]), "increases": np.zeros(k, np.int64),
-                    "since_check": np.zeros(k, np.int64), "period": np.full(k, first),
-                    "f_best_at_check": np.full(k, -np.inf), "reduced": np.zeros(k, bool)}
 
-        def step(st, value, grad, logits):
-            jobs = st["job"]
-            hit = logits.argmax(axis=1) != labels[jobs]
-            fooled[jobs] |= hit
-            adversarial[jobs] = st["x"]
-            later = st["it"] > 0
-            st["increases"] += later & (value > st["f_last"])
-            st["f_last"] = value
-            better = value > st["f_best"]
-            st["f_best"] = np.where(better, value, st["f_best"])
-            st["x_best"][better], st["g_best"][better] = st["x"][better], grad[better]
-            st["since_check"] += later
-            check = later & (st["since_check"] == st["period"])
-            oscillating = st["increases"] <= RHO * st["period"]
-            stalled = ~st["reduced"] & (st["f_best_at_check"] >= st["f_best"])
-            reduce = check & (oscillating | stalled)
-            st["reduced"] = np.where(check, reduce, st["reduced"])
-            st["f_best_at_check"] = np.where(check, st["f_best"], st["f_best_at_check"])
-            st["eta"] = np.where(reduce, st["eta"] / 2, st["eta"]).astype(np.float32)
-            st["x"][reduce], grad[reduce] = st["x_best"][reduce], st["g_best"][reduce]
-            st["period"] = np.where(check, np.maximum(st["period"] - decrease, shortest),
-                                    st["period"])
-            st["since_check"][check], st["increases"][check] = 0, 0
-            a = np.where(later, MOMENTUM, 1.0).astype(np.float32)[:, None]
-            here, anchor = st["x"], x[jobs]
-            z = project(here + st["eta"][:, None] * np.sign(grad), anchor, eps, bounds)
-            moved = project(here + a * (z - here) + (1 - a) * (here - st["x_old"]), anchor, eps,
-                            bounds)
-            st["x_old"], st["x"] = here, moved.astype(np.float32)
-            st["it"] += 1
-            return hit | (st["it"] > s.iterations)
+def apgd(model, x, labels, eps, start, iterations, batch_size, loss, targets=None):
+    """APGD from ``start`` on the oracle's ``loss`` (per-row ``targets`` for a targeted loss):
+    (the examples, fooled per image, gradient evaluations per image)."""
+    bounds = model.bounds
+    first, decrease, shortest = schedule(iterations)
+    adversarial, fooled = start.copy(), np.zeros(len(x), bool)
+    n = len(x)
 
-        evals = pool_loop(self.model, range(n), n, s.batch_size, ORACLE_LOSS[s.loss], begin, step,
-                          lambda jobs, rows: None, lambda jobs: labels[jobs])
-        return adversarial, fooled, evals
+    def begin(jobs):
+        k = len(jobs)
+        return {"job": jobs, "x": start[jobs], "x_old": start[jobs], "eta": np.full(k, 2 * eps, np.float32),
+                "it": np.zeros(k, np.int64), "f_last": np.full(k, -np.inf),
+                "f_best": np.full(k, -np.inf), "x_best": start[jobs],
+                "g_best": np.zeros_like(start[jobs]), "increases": np.zeros(k, np.int64),
+                "since_check": np.zeros(k, np.int64), "period": np.full(k, first),
+                "f_best_at_check": np.full(k, -np.inf), "reduced": np.zeros(k, bool)}
+
+    def step(st, value, grad, logits):
+        jobs = st["job"]
+        hit = logits.argmax(axis=1) != labels[jobs]
+        fooled[jobs] |= hit
+        adversarial[jobs] = st["x"]
+        later = st["it"] > 0
+        st["increases"] += later & (value > st["f_last"])
+        st["f_last"] = value
+        better = value > st["f_best"]
+        st["f_best"] = np.where(better, value, st["f_best"])
+        st["x_best"][better], st["g_best"][better] = st["x"][better], grad[better]
+        st["since_check"] += later
+        check = later & (st["since_check"] == st["period"])
+        oscillating = st["increases"] <= RHO * st["period"]
+        stalled = ~st["reduced"] & (st["f_best_at_check"] >= st["f_best"])
+        reduce = check & (oscillating | stalled)
+        st["reduced"] = np.where(check, reduce, st["reduced"])
+        st["f_best_at_check"] = np.where(check, st["f_best"], st["f_best_at_check"])
+        st["eta"] = np.where(reduce, st["eta"] / 2, st["eta"]).astype(np.float32)
+        st["x"][reduce], grad[reduce] = st["x_best"][reduce], st["g_best"][reduce]
+        st["period"] = np.where(check, np.maximum(st["period"] - decrease, shortest),
+                                st["period"])
+        st["since_check"][check], st["increases"][check] = 0, 0
+        a = np.where(later, MOMENTUM, 1.0).astype(np.float32)[:, None]
+        here, anchor = st["x"], x[jobs]
+        z = project(here + st["eta"][:, None] * np.sign(grad), anchor, eps, bounds)
+        moved = project(here + a * (z - here) + (1 - a) * (here - st["x_old"]), anchor, eps,
+                        bounds)
+        st["x_old"], st["x"] = here, moved.astype(np.float32)
+        st["it"] += 1
+        return hit | (st["it"] > iterations)
+
+    evals = pool_loop(model, range(n), n, batch_size, loss, begin, step,
+                      lambda jobs, rows: None, lambda jobs: labels[jobs],
+                      None if targets is None else (lambda jobs: targets[jobs]))
+    return adversarial, fooled, evals

@@ -146,7 +146,8 @@ def batches(n, size):
     return [slice(start, min(start + size, n)) for start in range(0, n, size)]
 
 
-def pool_loop(model, jobs, n_jobs, batch_size, loss, start, step, finish, labels_of):
+def pool_loop(model, jobs, n_jobs, batch_size, loss, start, step, finish, labels_of,
+              targets_of=None):
     """Run per-row state machines over a queue of jobs (ints < ``n_jobs``), batch kept full.
 
     ``start(jobs) -> dict`` of row arrays for the jobs it takes on (key 'job': which; key 'x':
@@ -155,7 +156,7 @@ def pool_loop(model, jobs, n_jobs, batch_size, loss, start, step, finish, labels
     ``step(state, value, grad, logits) -> done`` (a bool per row; it updates ``state`` in
     place); the rows that are done go to ``finish(jobs, state_rows)``, which may return new
     jobs for the queue, and new jobs take their place.  ``labels_of(jobs)`` gives the true
-    labels.  Returns the gradient evaluations per job."""
+    labels, ``targets_of(jobs)`` (when given) the target classes a targeted loss needs.  Returns the gradient evaluations per job."""
     evals = np.zeros(n_jobs, np.int64)
     queue = deque(jobs)
     state = None
@@ -168,7 +169,9 @@ def pool_loop(model, jobs, n_jobs, batch_size, loss, start, step, finish, labels
                                                  for k in state}
             if not len(state["job"]):
                 continue
-        value, grad, logits = model.value_and_grad(state["x"], labels_of(state["job"]), loss)
+        targets = None if targets_of is None else targets_of(state["job"])
+        value, grad, logits = model.value_and_grad(state["x"], labels_of(state["job"]), loss,
+                                                   targets)
         evals[state["job"]] += 1
         done = np.asarray(step(state, value, grad, logits), bool)
         if done.any():

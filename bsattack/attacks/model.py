@@ -4,10 +4,12 @@
 [N, dim] that lie in ``bounds`` (your model, your units); :class:`Model` is one of the data
 sets' networks restored from a checkpoint, in the paper's units [-0.5, 0.5] (the network
 itself reads (x + 0.5) · pixel_scale, which the adapter applies).  Both answer:
-- ``value_and_grad(x, labels, loss)``: per image the loss, its gradient w.r.t. x and the
-  logits, one forward+backward pass per row (one "gradient evaluation"), where loss is
-  'xent' (cross-entropy), 'margin' (z_y − max_{j≠y} z_j, the true logit masked by −1e4 as in
-  li_attack.py) or 'dlr' (Croce & Hein's −(z_y − max_{j≠y} z_j) / (z_π1 − z_π3 + 1e-12));
+- ``value_and_grad(x, labels, loss, targets=None)``: per image the loss, its gradient w.r.t.
+  x and the logits, one forward+backward pass per row (one "gradient evaluation"), where loss
+  is 'xent' (cross-entropy), 'margin' (z_y − max_{j≠y} z_j, the true logit masked by −1e4 as
+  in li_attack.py), 'dlr' (Croce & Hein's −(z_y − max_{j≠y} z_j) / (z_π1 − z_π3 + 1e-12)), or
+  an attack's own loss: an object with a ``name`` and ``tensor(tf, logits, labels, targets)``
+  (its ops are built on first use; ``targets`` is one int64 per row);
 - ``logits(x)`` / ``predict(x)``: forward passes only.
 Attacks that run as one TF graph (the reference C&W) add their ops with :meth:`Model.add_ops`.
 """
@@ -55,22 +57,35 @@ class LogitsModel:
         self.sess, self.x, self.logits_tensor, self.offset = session, x, logits, offset
         self.dim, self.bounds = int(x.shape[1]), (float(bounds[0]), float(bounds[1]))
         self.labels = tf1.placeholder(tf.int64, [None], name="attack_labels")
+        self.targets = tf1.placeholder(tf.int64, [None], name="attack_targets")
         self._ops = {}
         for loss in LOSSES:
             value = loss_tensor(logits, self.labels, loss)
             grad = tf.gradients(tf.reduce_sum(value), x)[0]
             self._ops[loss] = (value, grad, logits)
 
-    def _feed(self, x, labels=None):
+    def _feed(self, x, labels=None, targets=None):
         x = np.asarray(x, np.float32).reshape(len(x), self.dim)
         feed = {self.x: x + np.float32(self.offset) if self.offset else x}
         if labels is not None:
             feed[self.labels] = labels
+        if targets is not None:
+            feed[self.targets] = targets
         return feed
 
-    def value_and_grad(self, x, labels, loss="xent"):
+    def _loss_ops(self, loss):
+        """(value, gradient, logits) ops of a built-in loss name or an attack's loss object."""
+        name = loss if isinstance(loss, str) else loss.name
+        if name not in self._ops:
+            with self.x.graph.as_default():
+                value = loss.tensor(tf, self.logits_tensor, self.labels, self.targets)
+                grad = tf.gradients(tf.reduce_sum(value), self.x)[0]
+            self._ops[name] = (value, grad, self.logits_tensor)
+        return self._ops[name]
+
+    def value_and_grad(self, x, labels, loss="xent", targets=None):
         """(loss [N], d loss / d x [N, d], logits [N, K]) of flat images ``x``."""
-        return self.sess.run(self._ops[loss], self._feed(x, labels))
+        return self.sess.run(self._loss_ops(loss), self._feed(x, labels, targets))
 
     def logits(self, x, batch_size=500):
         parts = [self.sess.run(self.logits_tensor, self._feed(x[rows]))
@@ -109,11 +124,11 @@ class Model(LogitsModel):
         self.sess = self.net.start()
         self._float32 = None if precision == "fp32" else Model(dataset, checkpoint, "fp32")
 
-    def value_and_grad(self, x, labels, loss="xent"):
+    def value_and_grad(self, x, labels, loss="xent", targets=None):
         """The oracle in this model's precision; at bf16, the rows whose logits say
         misclassified get float32's logits instead, so that an attack stops on an image only
         when the float32 network is fooled."""
-        value, grad, logits = super().value_and_grad(x, labels, loss)
+        value, grad, logits = super().value_and_grad(x, labels, loss, targets)
         if self._float32 is not None:
             flagged = np.flatnonzero(logits.argmax(axis=1) != np.asarray(labels))
             if len(flagged):

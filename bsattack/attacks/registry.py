@@ -9,6 +9,7 @@ here.  Nothing here imports TensorFlow.
 from dataclasses import dataclass
 
 from bsattack.attacks.apgd import APGD, APGDSettings
+from bsattack.attacks.apgd_targeted import APGDTargeted, APGDTSettings
 from bsattack.attacks.cw import CarliniLinf, CWSettings
 from bsattack.attacks.fgsm import FGSM, FGSMSettings
 from bsattack.attacks.pgd import LinfPGD, PGDSettings
@@ -28,6 +29,7 @@ ENTRIES = (
     Entry("cw", CWSettings, CarliniLinf, "Carlini & Wagner L∞, the paper's attack"),
     Entry("pgd", PGDSettings, LinfPGD, "Madry's PGD"),
     Entry("apgd", APGDSettings, APGD, "Croce & Hein's Auto-PGD"),
+    Entry("apgd-t", APGDTSettings, APGDTargeted, "AutoAttack's targeted Auto-PGD (DLR)"),
     Entry("fgsm", FGSMSettings, FGSM, "Goodfellow's one-step FGSM"),
     Entry("worst", WorstSettings, WorstCase, "per image the best of C&W, PGD, then APGD"),
 )
