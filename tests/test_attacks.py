@@ -213,7 +213,8 @@ def worst_members():
 
 def test_worst_case_is_the_best_member_per_image(mnist, worst_members):
     """Success at each threshold = OR of the members' (full members on every image, the
-    cascade member on the images they leave), the smallest-L∞ example kept with the name of
+    cascade member threshold by threshold on the images still left at it), the smallest-L∞
+    example kept with the name of
     the member that found it, evaluations summed."""
     plain, model, x, y, ids = mnist
     x, y, ids, limits = x[:24], y[:24], ids[:24], (0.04, 0.08)
@@ -233,23 +234,29 @@ def test_worst_case_is_the_best_member_per_image(mnist, worst_members):
     worst = WorstCase(model, worst_members, build=build).run(x, y, limits, ids)
     pgd = LinfPGD(model, worst_members.full[0]).run(x, y, limits, ids)
     cw = CarliniLinf(model, worst_members.full[1]).run(x, y, limits, ids)
-    left = np.flatnonzero(~(cw.success(limits[0]) | pgd.success(limits[0])))
-    assert 0 < len(left) < len(x)
-    assert seen == [("pgd", list(ids)), ("cw", list(ids)), ("apgd", list(ids[left]))]
-    cascade = APGD(model, worst_members.cascade[0]).run(x[left], y[left], limits, ids[left])
     linf, name = np.full(len(x), np.inf), np.full(len(x), "", object)
     evals = pgd.grad_evals + cw.grad_evals
-    evals[left] += cascade.grad_evals
-    members = [("pgd", pgd, np.arange(len(x))), ("cw", cw, np.arange(len(x))),
-               ("apgd", cascade, left)]
-    for member, result, rows in members:
+    success = {t: cw.success(t) | pgd.success(t) for t in limits}
+
+    def take(result, rows, member):
         for k, i in enumerate(rows):
             if result.linf[k] < linf[i]:
                 linf[i], name[i] = result.linf[k], member
+    take(pgd, np.arange(len(x)), "pgd")
+    take(cw, np.arange(len(x)), "cw")
+    expected_seen = [("pgd", list(ids)), ("cw", list(ids))]
+    for t in limits:            # the cascade, threshold by threshold, on what is left at t
+        left = np.flatnonzero(~success[t])
+        assert 0 < len(left) < len(x)
+        expected_seen.append(("apgd", list(ids[left])))
+        part = APGD(model, worst_members.cascade[0]).run(x[left], y[left], (t,), ids[left])
+        evals[left] += part.grad_evals
+        take(part, left, "apgd")
+        for u in limits:
+            success[u][left] |= part.success(u)
+    assert seen == expected_seen
     for t in limits:
-        either = cw.success(t) | pgd.success(t)
-        either[left] |= cascade.success(t)
-        np.testing.assert_array_equal(worst.success(t), either)
+        np.testing.assert_array_equal(worst.success(t), success[t])
     np.testing.assert_array_equal(worst.linf, linf)
     np.testing.assert_array_equal(worst.found_by, name)
     np.testing.assert_array_equal(worst.grad_evals, evals)

@@ -67,14 +67,25 @@ class AttackResult:
 
 class Settings:
     """Base of every attack's settings dataclass: ``key()`` is what decides its results (the
-    cache key); the batch size does not (rows are independent)."""
+    cache key); the batch size does not (rows are independent).  ``version`` counts changes of
+    the algorithm behind the same settings: from 2 on it enters the key (version 1, the
+    original algorithm, keeps the key it always had), so a changed algorithm never reads an
+    older one's cached results."""
     name = ""
+    version = 1
 
     def key(self):
         key = asdict(self)
         key.pop("batch_size", None)
         key["attack"] = self.name
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in key.items()}
+        return versioned(self, {k: list(v) if isinstance(v, tuple) else v for k, v in key.items()})
+
+
+def versioned(settings, key):
+    """``key`` with the settings' algorithm version when it is 2 or more."""
+    if settings.version > 1:
+        key["version"] = settings.version
+    return key
 
 
 def keyed_rng(seed, image_id, *stream):
