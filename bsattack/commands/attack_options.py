@@ -77,27 +77,33 @@ def attack_option_names(attacks=None):
     return names
 
 
-def _settings(name, options, shared):
-    entry = registry.get(name)
-    values = {f.name: options[_param(entry, f)[0]] for f in _fields(entry)
-              if options.get(_param(entry, f)[0]) is not None}
-    return entry.settings(**values, **shared)
+def _given(entry, options):
+    """The fields of ``entry``'s settings that the command line set."""
+    return {f.name: options[_param(entry, f)[0]] for f in _fields(entry)
+            if options.get(_param(entry, f)[0]) is not None}
+
+
+def _override(settings, options, shared):
+    """``settings`` with the fields the command line set for its attack."""
+    return dataclasses.replace(settings, **_given(registry.get(settings.name), options),
+                               **shared)
 
 
 def settings_from_options(options):
     """The chosen attack's settings from a command's keyword arguments (the options added by
-    :func:`attack_options`); the worst case builds its members' settings from theirs."""
+    :func:`attack_options`); an attack made of members (it has ``full`` and ``cascade``)
+    keeps its own members' settings, with the options the command line gave for them."""
     attack = options["attack"]
     shared = {k: options[k] for k in SHARED if options.get(k) is not None}
-    if attack == "worst":
-        worst = registry.get("worst").settings
-        members = {s.name for s in worst().members}
-        full = tuple(_settings(s.name, options, shared) for s in worst().full)
-        cascade = tuple(_settings(s.name, options, shared) for s in worst().cascade)
-        settings = worst(full=full, cascade=cascade, **shared)
+    settings = registry.get(attack).settings()
+    if hasattr(settings, "members"):
+        members = {s.name for s in settings.members}
+        settings = dataclasses.replace(
+            settings, full=tuple(_override(s, options, shared) for s in settings.full),
+            cascade=tuple(_override(s, options, shared) for s in settings.cascade), **shared)
     else:
         members = {attack}
-        settings = _settings(attack, options, shared)
+        settings = _override(settings, options, shared)
     for name in registry.ATTACKS:
         if name in members:
             continue
