@@ -64,9 +64,14 @@ def test_worst_case_takes_its_members_options():
     settings = settings_of("--attack", "worst", "--pgd-steps", "7", "--max-iterations", "3",
                            "--apgd-iterations", "9", "--apgd-loss", "dlr", "--seed", "5")
     pgd, cw = {s.name: s for s in settings.full}["pgd"], {s.name: s for s in settings.full}["cw"]
-    (apgd,) = settings.cascade
+    apgd, targeted = settings.cascade
     assert (pgd.steps, cw.max_iterations, apgd.iterations, apgd.loss) == (7, 3, 9, "dlr")
-    assert pgd.seed == cw.seed == apgd.seed == settings.seed == 5
+    assert pgd.seed == cw.seed == apgd.seed == targeted.seed == settings.seed == 5
+    # a member the options do not touch keeps the worst case's own settings, not its
+    # attack's defaults (the cascade's APGD-T takes fewer targets than --attack apgd-t)
+    assert targeted == registry.get("worst").settings().cascade[1].__class__(
+        **{**registry.get("worst").settings().cascade[1].__dict__, "seed": 5})
+    assert targeted.targets < registry.get("apgd-t").settings().targets
     assert settings_of("--attack", "worst").key() == registry.get("worst").settings().key()
 
 
