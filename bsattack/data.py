@@ -4,7 +4,7 @@ does the work.  Every loader returns a :class:`Split`: train and test images as 
 (for cache keys).  MNIST and Fashion-MNIST use the Madry split (the first 5,000 training
 images held out).  Every reader module has ``load``, ``fetch`` and ``locate`` taking the spec."""
 from bsattack.datafiles import DATA_ENV, Split  # noqa: F401 (public names)
-from bsattack.datasets import get_spec
+from bsattack.datasets import DATASETS, get_spec
 from bsattack.idx_data import read_idx  # noqa: F401
 from bsattack.progress import silent
 
@@ -14,9 +14,14 @@ MADRY_VALIDATION_SIZE = 5000
 def load(dataset, data_dir=None, validation_size=MADRY_VALIDATION_SIZE, download=True,
          echo=print):
     """The :class:`Split` of ``dataset``, read from the first folder holding its files
-    (downloaded, with a notice through ``echo``, when none does and ``download``)."""
+    (downloaded, with a notice through ``echo``, when none does and ``download``); another
+    data set's published files are refused."""
     spec = get_spec(dataset)
-    return spec.reader.load(spec, data_dir, validation_size, download, echo)
+    split = spec.reader.load(spec, data_dir, validation_size, download, echo)
+    if hasattr(spec.reader, "refuse_other_data_sets"):
+        others = [s for s in DATASETS.values() if s.name != spec.name and s.reader is spec.reader]
+        spec.reader.refuse_other_data_sets(spec, split.source, others)
+    return split
 
 
 def fetch_data(dataset, dest=None, echo=print, progress=silent):

@@ -120,18 +120,17 @@ def _digests(path):
     return hashlib.sha256(packed).hexdigest(), hashlib.sha256(content).hexdigest()
 
 
-def refuse_other_data_sets(spec, folder):
+def refuse_other_data_sets(spec, folder, others):
     """A BsattackError when a file of ``folder`` is another data set's published file (by its
-    published or content SHA-256): e.g. Fashion-MNIST's files given as MNIST's.  Files that
-    are ``spec``'s own, or no published data set's (subsets, own data), pass."""
-    from bsattack.datasets import DATASETS
-    others = {}
-    for other in DATASETS.values():
-        if other.name != spec.name and other.reader is spec.reader:
-            for data_file in other.files.values():
-                for digest in (data_file.sha256, data_file.raw_sha256):
-                    if digest:
-                        others[digest] = (other.name, data_file.name)
+    published or content SHA-256): e.g. Fashion-MNIST's files given as MNIST's.  ``others``:
+    the other data sets' specs in this format.  Files that are ``spec``'s own, or no published
+    data set's (subsets, own data), pass."""
+    known = {}
+    for other in others:
+        for data_file in other.files.values():
+            for digest in (data_file.sha256, data_file.raw_sha256):
+                if digest:
+                    known[digest] = (other.name, data_file.name)
     for data_file in spec.files.values():
         path = find_file(folder, data_file.name)
         if path is None:
@@ -139,8 +138,8 @@ def refuse_other_data_sets(spec, folder):
         found = set(_digests(path))
         if found & {data_file.sha256, data_file.raw_sha256}:
             continue
-        for digest in found & set(others):
-            name, published = others[digest]
+        for digest in found & set(known):
+            name, published = known[digest]
             raise BsattackError(f"{path} is {name}'s {published}, not {spec.name}'s "
                                 f"{data_file.name}: check --data-dir")
 
@@ -149,7 +148,6 @@ def load(spec, data_dir=None, validation_size=5000, download=True, echo=print):
     """Train (after the first ``validation_size`` images) and test sets as a :class:`Split`."""
     folder = find_or_fetch(spec, data_dir, locate, fetch, download, echo,
                            missing=missing_files)
-    refuse_other_data_sets(spec, folder)
     arrays = {}
     for role, data_file in spec.files.items():
         arrays[role] = read_idx(find_file(folder, data_file.name), 3 if "images" in role else 1)

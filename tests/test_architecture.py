@@ -139,3 +139,30 @@ def test_report_modules_run_nothing():
     offenders = {m: sorted(targets & running) for m, targets in graph().items()
                  if m.startswith("bsattack.report") and m not in allowed}
     assert {m: t for m, t in offenders.items() if t} == {}
+
+
+PIPELINE_MODULES = {"bsattack.experiment", "bsattack.challenge_attack", "bsattack.leaderboard",
+                    "bsattack.train"}
+
+
+def _layer(module):
+    if module.startswith("bsattack.commands") or module == "bsattack.cli":
+        return "commands"
+    if module.startswith("bsattack.pipelines") or module in PIPELINE_MODULES:
+        return "pipelines"
+    if module.startswith("bsattack.report"):
+        return "report"
+    return "library"
+
+
+def test_the_library_never_imports_pipelines_report_or_commands():
+    offenders = {(m, n) for m, targets in graph().items() if _layer(m) == "library"
+                 for n in targets if _layer(n) != "library"}
+    assert offenders == set()
+
+
+def test_nothing_imports_bench():
+    offenders = {m for m, p in {**modules("bsattack"), **modules("madry_models"),
+                                **modules("tests")}.items()
+                 if any(n == "bench" or n.startswith("bench.") for n in imported(p, m))}
+    assert offenders == set()
