@@ -7,8 +7,14 @@ was written with, each array matches its checksum (attribute ``sha256``: SHA-256
 shape and bytes, :func:`checksum`) and has the expected shape; otherwise it is reported and
 treated as missing (recomputed), never reused.  A file that cannot be read at all is reported
 and discarded.  The cache location is checked before any work (one line when it is a folder or
-cannot be written).
+cannot be written).  Writers take an exclusive lock (``fcntl.flock`` on ``<file>.lock``) around
+copy-write-rename, so two processes appending to one file never drop each other's groups; a
+temporary file left by a killed writer (its process gone) is removed by the next store opened
+in that folder.
 """
+import contextlib
+import fcntl
+import glob
 import hashlib
 import json
 import os
@@ -31,6 +37,39 @@ def _first_line(exc):
     return text[0] if text else type(exc).__name__
 
 
+TEMPORARY_PREFIX = ".tmp-"
+
+
+@contextlib.contextmanager
+def _locked(path):
+    """An exclusive ``flock`` on ``path`` (created when missing) for the enclosed block."""
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder):
+    """Remove ``.tmp-PID-*.h5`` files in ``folder`` whose writing process is gone."""
+    for path in glob.glob(os.path.join(glob.escape(folder), TEMPORARY_PREFIX + "*.h5")):
+        pid = os.path.basename(path)[len(TEMPORARY_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                os.remove(path)
+
+
 def checksum(array):
     """SHA-256 (hex) of an array's dtype, shape and C-order bytes."""
     array = np.ascontiguousarray(array)
@@ -50,6 +89,7 @@ class H5Store:
             raise BsattackError(f"cache file {self.path} is a folder; remove it or choose "
                                 f"another --cache-dir")
         check_writable_file(self.path, what=f"cache {self.path}")
+        remove_stale_temporaries(os.path.dirname(os.path.abspath(self.path)))
         self._check_file()
 
     def _check_file(self):
@@ -124,22 +164,22 @@ class H5Store:
 
     def put(self, name, arrays, key):
         """Store {array name: array} as group ``name`` under ``key``, with a checksum per
-        array, atomically."""
+        array, atomically, under the file's lock."""
         folder = os.path.dirname(os.path.abspath(self.path))
         try:
             os.makedirs(folder, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".h5", dir=folder)
-            os.close(fd)
-        except OSError as exc:
-            raise BsattackError(f"cannot write cache {self.path}: {exc.strerror}") from None
-        try:
-            self._write(tmp, name, arrays, key)
-            os.replace(tmp, self.path)
+            with _locked(self.path + ".lock"):
+                fd, tmp = tempfile.mkstemp(prefix=f"{TEMPORARY_PREFIX}{os.getpid()}-",
+                                           suffix=".h5", dir=folder)
+                os.close(fd)
+                try:
+                    self._write(tmp, name, arrays, key)
+                    os.replace(tmp, self.path)
+                finally:
+                    if os.path.exists(tmp):
+                        os.remove(tmp)
         except OSError as exc:
             raise BsattackError(f"cannot write cache {self.path}: {_first_line(exc)}") from None
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
 
     def _write(self, tmp, name, arrays, key):
         mode = "w"
