@@ -40,11 +40,18 @@ def _too_long(path):
                 None)
 
 
+def _refuse_broken_link(path, what):
+    if os.path.islink(path) and not os.path.exists(path):
+        raise BsattackError(f"cannot write {what}: {path} is a symbolic link to nothing "
+                            f"(dangling or looping)")
+
+
 def _nearest_existing(folder, what):
     """``folder`` or its closest ancestor that exists; a BsattackError when that one is a file."""
     current = os.path.abspath(folder)
     while not os.path.lexists(current):
         current = os.path.dirname(current)
+    _refuse_broken_link(current, what)
     if not os.path.isdir(current):
         raise BsattackError(f"cannot write {what}: {current} is a file, not a folder")
     return current
@@ -81,6 +88,7 @@ def check_writable_dir(path, what=None):
     long_part = _too_long(path)
     if long_part:
         raise BsattackError(f"cannot write {what}: name too long ({_short(long_part, 60)})")
+    _refuse_broken_link(path, what)
     if os.path.lexists(path) and not os.path.isdir(path):
         raise BsattackError(f"cannot write {what}: {path} is a file, not a folder")
     _probe(_nearest_existing(path, what), what)

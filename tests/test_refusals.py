@@ -130,3 +130,14 @@ def test_ctrl_c_exits_130_with_one_line(tmp_path):
 def test_write_file_returns_what_write_returns(tmp_path):
     assert outputs.write_file(str(tmp_path / "x.txt"), lambda h: h.write("abc")) == 3
     np.testing.assert_equal((tmp_path / "x.txt").read_text(), "abc")
+
+
+@pytest.mark.parametrize("kind", ["dangling", "looping"])
+def test_a_broken_symlink_as_a_folder_is_named_as_such(tmp_path, kind):
+    link = tmp_path / "cache"
+    if kind == "dangling":
+        os.symlink(tmp_path / "nowhere", link)
+    else:
+        os.symlink(link, link)
+    with pytest.raises(BsattackError, match="symbolic link to nothing"):
+        outputs.check_writable_dir(str(link), "--cache-dir")
