@@ -31,7 +31,7 @@ ENTRIES = (
     Entry("apgd", APGDSettings, APGD, "Croce & Hein's Auto-PGD"),
     Entry("apgd-t", APGDTSettings, APGDTargeted, "AutoAttack's targeted Auto-PGD (DLR)"),
     Entry("fgsm", FGSMSettings, FGSM, "Goodfellow's one-step FGSM"),
-    Entry("worst", WorstSettings, WorstCase, "per image the best of C&W, PGD, then APGD"),
+    Entry("worst", WorstSettings, WorstCase, "per image the best of C&W, PGD, then APGD-CE and APGD-T"),
 )
 ATTACKS = {entry.name: entry for entry in ENTRIES}
 

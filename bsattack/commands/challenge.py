@@ -43,6 +43,7 @@ LEADERBOARD_ROWS = {          # row name -> the attack options that make it
     "cw": {"attack": "cw"},
     "apgd": {"attack": "apgd", "apgd_loss": "ce"},
     "apgd-dlr": {"attack": "apgd", "apgd_loss": "dlr"},
+    "apgd-t": {"attack": "apgd-t"},
     "worst": {"attack": "worst"},
 }
 PGD_FIELDS = {"pgd_steps": "steps", "pgd_step_size": "step_size"}
