@@ -1,5 +1,6 @@
 """The Ray backend (--workers): the same files and cached records as one process, also when
 a worker is killed mid-run; the executors' contract against each other."""
+import json
 import os
 import signal
 
@@ -45,11 +46,20 @@ def test_tables_on_two_workers_equal_one_process(where, small_checkpoint, fixtur
         assert result.exit_code == 0, result.output
         runs[name] = (out, cache)
     files = sorted(os.listdir(runs["one"][0]))
-    assert files == sorted(os.listdir(runs["two"][0])) and len(files) == 3   # csv, md, png
+    assert files == sorted(os.listdir(runs["two"][0])) and len(files) == 4  # csv, json, md, png
     for name in files:
         if name.endswith((".csv", ".md")):
             assert body(runs["one"][0] / name) == body(runs["two"][0] / name), name
+        if name.endswith(".json"):
+            assert counts(runs["one"][0] / name) == counts(runs["two"][0] / name), name
     assert not ray.is_initialized()               # the command stopped the Ray it started
+
+
+def counts(path):
+    """A table summary's cells without what depends on the run (wall time, raw rate)."""
+    with open(path) as handle:
+        cells = json.load(handle)["cells"]
+    return [{k: v for k, v in cell.items() if k not in ("seconds", "raw_rate")} for cell in cells]
 
 
 def cached_results(checkpoint, split, cache, grid, settings):

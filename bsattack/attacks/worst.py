@@ -3,9 +3,11 @@ success if any member succeeds, with the smallest-L∞ example kept and the memb
 it recorded (``AttackResult.found_by``).
 
 Members come in two kinds: ``full`` members run on every image (so each one's own column can
-be reported next to the worst case, and a run of the member alone can be reused), then each
-``cascade`` member (a fixed-budget attack), threshold by threshold from the smallest, only on
-the images no earlier member fooled within that threshold.
+be reported next to the worst case, and a run of the member alone can be reused), then the
+``cascade`` members (fixed-budget attacks), threshold by threshold from the largest, each only
+on the images no earlier member fooled within that threshold.  Below the largest threshold the
+cascade attacks only images some member fooled within the next larger one: an example within
+α·ε is one within ε, so where every member failed at ε the cascade spends nothing at α·ε.
 """
 from dataclasses import dataclass, field
 
@@ -33,10 +35,10 @@ def _default_cascade():
 
 @dataclass
 class WorstSettings(Settings):
-    """The members' own settings, in order.  Version 2: each cascade member runs threshold by
-    threshold on the images not yet fooled within it."""
+    """The members' own settings, in order.  Version 3: the cascade runs from the largest
+    threshold down, below it only on images fooled within the next larger one."""
     name = "worst"
-    version = 2
+    version = 3
     full: tuple = field(default_factory=_default_full, metadata={"cli": False})
     cascade: tuple = field(default_factory=_default_cascade, metadata={"cli": False})
     batch_size: int = 500
@@ -84,11 +86,14 @@ class WorstCase:
                    else self.build(self.model, s).run(x, labels, thresholds, ids)
                    for s in self.settings.full]
         best = combine(x, thresholds, results)
-        for member in self.settings.cascade:
-            for threshold in thresholds:
-                todo = np.flatnonzero(~best.success(threshold))
+        larger = None
+        for threshold in reversed(thresholds):
+            candidates = np.ones(len(x), bool) if larger is None else best.success(larger)
+            for member in self.settings.cascade:
+                todo = np.flatnonzero(candidates & ~best.success(threshold))
                 if len(todo):
                     part = self.build(self.model, member).run(x[todo], labels[todo],
                                                               (threshold,), ids[todo])
                     best.improve(todo, part)
+            larger = threshold
         return best
