@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from bsattack import augment, models
+from bsattack import augment, models, shift_verdicts
 from bsattack.detect import auroc
 from bsattack.errors import BsattackError
-from bsattack.report import shift_table
 from bsattack.pipelines import beyond
 from bsattack.pipelines.beyond import even_grid, grid
 from bsattack.train import TrainSettings
@@ -92,12 +91,12 @@ def test_blind_spot_verdict():
                  "a": _summary(0.845, 400, 0.30),     # keeps accuracy, clear rise: yes
                  "b": _summary(0.80, 400, 0.40),      # accuracy drops 5 points: no
                  "c": _summary(0.85, 400, 0.11)}      # rise within noise: no
-    rows = {r["setting"]: r for r in shift_table.shift_rows(summaries)}
+    rows = {r["setting"]: r for r in shift_verdicts.shift_rows(summaries)}
     assert [rows[k]["blind_spot"] for k in "abc"] == ["yes", "no", "no"]
     assert "accuracy" in rows["b"]["why"] and "SE" in rows["c"]["why"]
     p = (0.10 + 0.11) / 2
     assert rows["c"]["rise_se"] == pytest.approx(np.sqrt(p * (1 - p) * 2 / 400))
-    assert shift_table.family_verdicts(list(rows.values())) == {"x": ["1"]}
+    assert shift_verdicts.family_verdicts(list(rows.values())) == {"x": ["1"]}
 
 
 @pytest.fixture(scope="module")

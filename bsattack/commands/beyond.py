@@ -87,12 +87,13 @@ def _map(dataset, path, points, n, settings, split, cache_dir, out, stem, header
 
 def _shifts(dataset, path, settings_list, n, settings, split, cache_dir, out, stem, header,
             accuracy_n, executor=None):
+    from bsattack import shift_verdicts
     from bsattack.pipelines import beyond
     from bsattack.report import shift_table
     os.makedirs(out, exist_ok=True)
     summaries = beyond.run_settings(dataset, path, settings_list, n, settings, split, cache_dir,
                                     click.echo, min(accuracy_n, len(split.test_x)), executor)
-    rows = shift_table.shift_rows(summaries)
+    rows = shift_verdicts.shift_rows(summaries)
     shift_table.write_table(rows, os.path.join(out, stem), header)
     click.echo(f"wrote {os.path.join(out, stem)}.md/.csv")
     return rows
@@ -177,6 +178,7 @@ def shifts_command(**o):
 def detectability_command(**o):
     """AUROC of the Eq. 2 distance (adversarial and natural h) as a detector of each shift,
     next to the shift's rise in attack success (the paper's Figure 5, as numbers)."""
+    from bsattack import shift_verdicts
     from bsattack.detect import distance_aurocs
     from bsattack.pipelines import beyond
     from bsattack.report import shift_table
@@ -188,7 +190,7 @@ def detectability_command(**o):
     summaries = beyond.run_settings(dataset, path, settings_list, o["n"], settings, split,
                                     o["cache_dir"], click.echo,
                                     min(o["accuracy_n"], len(split.test_x)))
-    rows = shift_table.shift_rows(summaries)
+    rows = shift_verdicts.shift_rows(summaries)
     for name, extractor in extractors.items():
         aurocs = distance_aurocs(dataset, extractor, split, settings_list, o["n_detect"], o["k"],
                                  cache_dir=o["cache_dir"], echo=click.echo, progress=progressbar)

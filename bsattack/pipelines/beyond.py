@@ -21,7 +21,7 @@ import tensorflow as tf
 from bsattack import models
 from bsattack.errors import BsattackError
 from bsattack.experiment import paper_grid, run_many
-from bsattack.report.shift_table import family_verdicts
+from bsattack.shift_verdicts import family_verdicts
 from bsattack.shifts import DEFAULT_SHIFTS, ORIGINAL, BlindSpot, Shift, parse
 from bsattack.transforms import to_01, to_pm, validate
 
