@@ -4,15 +4,14 @@
 import os
 
 import click
-import numpy as np
 
 from bsattack.commands.common import command_line, progressbar
 from bsattack.commands.attack_options import (attack_option_names, attack_options,
                                               settings_from_options)
 from bsattack.errors import BsattackError
 from bsattack.commands.options import (checkpoint_option, data_dir_option, dataset_option,
-                                      executor_from_options, executor_options, out_option,
-                                      resolve_checkpoint, validation_size_option)
+                                      executor_from_options, executor_options, get_spec,
+                                      out_option, resolve_checkpoint, validation_size_option)
 
 
 @click.command()
@@ -30,11 +29,10 @@ from bsattack.commands.options import (checkpoint_option, data_dir_option, datas
 def evaluate(dataset, checkpoint, attack_file, data_dir, n, pred_out, validation_size):
     """Validate ATTACK-FILE (shape, dtype, range, NaN/inf, L∞ ≤ ε + 1e-4 against the clean test
     images) and print the accuracy of CHECKPOINT on it, as the challenge's run_attack.py."""
-    from bsattack import challenge, data
-    path = resolve_checkpoint(dataset, checkpoint)
-    split = data.load(dataset, data_dir, validation_size, echo=click.echo)
-    challenge.evaluate(dataset, path, attack_file, split, n or challenge.CHALLENGE_SIZE,
-                       pred_out, echo=click.echo)
+    from bsattack.pipelines import challenge
+    spec = get_spec(dataset)
+    challenge.evaluate(spec, resolve_checkpoint(spec.name, checkpoint), attack_file, pred_out,
+                       data_dir, validation_size, n, echo=click.echo)
 
 
 LEADERBOARD_ROWS = {          # row name -> the attack options that make it
@@ -77,29 +75,19 @@ def attack(dataset, checkpoint, data_dir, validation_size, cache_dir, workers, r
            out, **options):
     """Attack the whole test set and write a challenge-format file ([0, 1] for MNIST, [0, 255]
     for CIFAR10); chunks are cached, so an interrupted run resumes."""
-    from bsattack import challenge, challenge_attack, data, models
-    from bsattack.outputs import check_writable_file
-    settings = _settings(dataset, options)
-    check_writable_file(out, "--out")
-    path = resolve_checkpoint(dataset, checkpoint)
-    split = data.load(dataset, data_dir, validation_size, echo=click.echo)
-    n = n or len(split.test_x)
-    with executor_from_options(workers, ray_address) as executor, \
-            progressbar(n, settings.name) as bar:
-        examples = challenge_attack.adversarial_examples(settings, dataset, path, split, n,
-                                                         cache_dir=cache_dir, echo=click.echo,
-                                                         progress=bar.update, executor=executor)
-    adv = examples.adversarial
-    file_values = challenge_attack.to_file_units(dataset, adv)
-    clean, labels = challenge.clean_test_images(split, dataset, n)
-    largest = challenge.check_attack(file_values, clean, dataset)
-    challenge.save_atomic(out, file_values)
-    predictions = models.predict(dataset, path, adv, challenge.challenge_for(dataset).batch_size)
-    click.echo(f"wrote {out}: {settings.describe()}; shape {file_values.shape}, largest L∞ "
-               f"{largest:.4f}, {examples.evals_per_image:,.1f} gradient evaluations per image; "
-               f"accuracy of {path} on it: "
-               f"{100 * np.mean(predictions == labels):.2f}% (score it with 'python cli.py "
-               f"evaluate --dataset {dataset} --checkpoint {path} --attack-file {out}')")
+    from bsattack.pipelines import challenge
+    spec = get_spec(dataset)
+    settings = _settings(spec.name, options)
+    path = resolve_checkpoint(spec.name, checkpoint)
+    with executor_from_options(workers, ray_address) as executor:
+        written = challenge.attack(settings, spec, path, out, data_dir, validation_size, n,
+                                   cache_dir=cache_dir, executor=executor, echo=click.echo,
+                                   progress=progressbar)
+    click.echo(f"wrote {out}: {settings.describe()}; shape {written.shape}, largest L∞ "
+               f"{written.largest:.4f}, {written.evals_per_image:,.1f} gradient evaluations per "
+               f"image; accuracy of {path} on it: {100 * written.accuracy:.2f}% (score it with "
+               f"'python cli.py evaluate --dataset {spec.name} --checkpoint {path} "
+               f"--attack-file {out}')")
 
 
 @click.command()

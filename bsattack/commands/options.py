@@ -1,5 +1,6 @@
-"""Click options shared by the commands (the checkpoint resolution behind ``--checkpoint`` is
-:func:`bsattack.manifest.resolve_checkpoint`).
+"""Click options shared by the commands, and the two lookups the commands make of what the
+options name: :func:`bsattack.datasets.get_spec` (``--dataset`` -> its ``DatasetSpec``) and
+:func:`bsattack.manifest.resolve_checkpoint` (``--checkpoint`` -> a checkpoint path).
 
 Every float option uses :class:`FiniteFloat` (NaN and ±inf refused at parse time, optional
 bounds as ``click.FloatRange``) and every seed :data:`SEED` (0 .. 2**32 - 1, numpy's range)."""
@@ -7,7 +8,7 @@ import math
 
 import click
 
-from bsattack.datasets import DATASETS
+from bsattack.datasets import DATASETS, get_spec  # noqa: F401  (get_spec: name -> spec)
 from bsattack.limits import SEED_MAX
 from bsattack.manifest import resolve_checkpoint  # noqa: F401  (the commands' one import)
 from bsattack.paths import CACHE_DIR
