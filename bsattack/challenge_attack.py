@@ -1,6 +1,7 @@
 """Run any attack of the registry on a test set and return challenge-format adversarial
 examples, chunk by chunk, cached (and so resumable) in an :class:`H5Store` keyed by the
-checkpoint's content hash, the data fingerprint and every attack setting.
+checkpoint's content hash, the data fingerprint and every attack setting (the batch size too,
+when it is not the default 500).
 
 The leaderboards' PGD baselines (the data set's ``challenge.pgd_steps`` and
 ``pgd_step_size``: 100 × 0.01 for MNIST and Fashion-MNIST, 20 × 2/255 for CIFAR10) set PGD's
@@ -18,6 +19,7 @@ from bsattack.attacks.base import AttackResult
 from bsattack.attacks.pgd import PGDSettings
 from bsattack.datasets import get_spec
 from bsattack.errors import BsattackError
+from bsattack.experiment import batch_key
 from bsattack.h5store import H5Store
 from bsattack.parallel import Job, LocalExecutor
 from bsattack.paths import CACHE_DIR, cache_file, digest
@@ -59,9 +61,15 @@ def with_challenge_defaults(settings, dataset, given=()):
     return fix(settings)
 
 
+def group_key(settings):
+    """What decides a chunk's examples: the settings' key, and the batch size when it is not
+    the default (:func:`bsattack.experiment.batch_key`: the keys of default runs unchanged)."""
+    return {**settings.key(), **batch_key(settings)}
+
+
 def label(settings):
     """A short name of ``settings`` for cache groups and progress bars."""
-    return f"{settings.name}-{digest(settings.key())[:12]}"
+    return f"{settings.name}-{digest(group_key(settings))[:12]}"
 
 
 def cache_path(dataset, checkpoint_hash, fingerprint, cache_dir=None):
@@ -103,7 +111,7 @@ def _examples(settings, spec, checkpoint, split, n, store, executor, progress):
     for start in range(0, n, CHUNK):
         stop = min(start + CHUNK, n)
         rows = slice(start, stop)
-        key = {**settings.key(), "start": start, "stop": stop}
+        key = {**group_key(settings), "start": start, "stop": stop}
         name = f"{label(settings)}/{start:05d}-{stop:05d}"
         cached = store.get(name, key, {"adversarial": split.test_x[rows].shape})
         if cached is not None:

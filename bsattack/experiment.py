@@ -12,10 +12,11 @@ case reuses its full members' own runs (their caches), then runs its cascade mem
 images they leave.
 
 Per-image results are cached in HDF5 (:class:`bsattack.h5store.H5Store`) in chunks, in a
-file keyed by the checkpoint's content hash, the data fingerprint, ε, the transform and the
-attack settings, so an interrupted run resumes at the first missing chunk, a longer run
-extends a shorter one, and a cache made with anything else is never reused.  Every random
-draw is keyed by the image's test index, so these give the same records as one fresh run.
+file keyed by the checkpoint's content hash, the data fingerprint, ε, the transform, the
+attack settings and the batch size (when it is not the default 500), so an interrupted run
+resumes at the first missing chunk, a longer run extends a shorter one, and a cache made with
+anything else is never reused.  Every random draw is keyed by the image's test index, so
+these give the same records as one fresh run.
 
 The chunks are computed by an executor of :mod:`bsattack.parallel` (this process, or Ray
 workers); only this driver writes the cache, as each chunk arrives.
@@ -140,7 +141,23 @@ def _file_key(spec, checkpoint, split, eps, transform, settings, chunk_size, pre
         key["transform"] = transform.key()
     if precision != "fp32":      # float32 runs keep the keys they had before precisions
         key["precision"] = precision
+    key.update(batch_key(settings))
     return key
+
+
+DEFAULT_BATCH_SIZE = 500
+
+
+def batch_key(settings):
+    """``{"batch_size": ...}`` when ``settings`` (or a member of it) batches other than
+    :data:`DEFAULT_BATCH_SIZE` images, else ``{}`` (the keys made before batch sizes entered
+    them stay valid).  Records depend on the batch: float32 batched convolutions round
+    differently, so an image can need another gradient evaluation at another batch size."""
+    sizes = [getattr(s, "batch_size", DEFAULT_BATCH_SIZE)
+             for s in (settings, *getattr(settings, "members", ()))]
+    if all(size == DEFAULT_BATCH_SIZE for size in sizes):
+        return {}
+    return {"batch_size": sizes[0] if len(set(sizes)) == 1 else sizes}
 
 
 def run_blindspot(dataset, checkpoint, transform=ORIGINAL, settings=None, n=PAPER_N,
