@@ -104,9 +104,8 @@ def adversarial_examples(settings, dataset, checkpoint, split, n=None, cache_dir
 def _examples(settings, spec, checkpoint, split, n, store, executor, progress):
     """The :class:`Examples` of the first ``n`` test images: cached chunks read, the missing
     ones computed on ``executor`` and cached.  The worst case takes its full members'
-    examples from their own chunks (computed first when missing)."""
-    members = {m.name: _examples(m, spec, checkpoint, split, n, store, executor, None)
-               for m in getattr(settings, "full", ())}
+    examples from their own chunks (computed first when missing); the cache is checked
+    writable before any of them runs when a chunk is missing."""
     chunks, evals, missing = {}, {}, []
     for start in range(0, n, CHUNK):
         stop = min(start + CHUNK, n)
@@ -122,6 +121,10 @@ def _examples(settings, spec, checkpoint, split, n, store, executor, progress):
                 progress(stop - start)
         else:
             missing.append((start, stop, name, key))
+    if missing:
+        store.check_writable()
+    members = {m.name: _examples(m, spec, checkpoint, split, n, store, executor, None)
+               for m in getattr(settings, "full", ())}
 
     def job(start, stop):
         rows = slice(start, stop)

@@ -191,6 +191,13 @@ def run_many(dataset, checkpoint, runs, n, split, eps=None, cache_dir=CACHE_DIR,
         raise BsattackError(f"--n must be a positive number of images (got {n})")
     if n > len(split.test_x):
         raise BsattackError(f"--n {n} is more than the {len(split.test_x)} test images")
+    # every cache read, and checked writable where chunks are missing, before any attack
+    # (a worst case's before its members run)
+    plans = [_Plan(spec, checkpoint, t, s, n, eps, cache_dir, chunk_size, split, echo,
+                   precision) for t, s in runs]
+    for plan in plans:
+        if plan.missing and plan.store:
+            plan.store.check_writable()
     owned = executor is None
     executor = executor or LocalExecutor()
     try:
@@ -198,9 +205,8 @@ def run_many(dataset, checkpoint, runs, n, split, eps=None, cache_dir=CACHE_DIR,
         members = iter(run_many(dataset, checkpoint, member_runs, n, split, eps, cache_dir,
                                 chunk_size, echo, progress_for, executor, precision=precision)
                        if member_runs else ())
-        plans = [_Plan(spec, checkpoint, t, s, n, eps, cache_dir, chunk_size, split, echo,
-                       {m.name: next(members) for m in getattr(s, "full", ())}, precision)
-                 for t, s in runs]
+        for plan in plans:
+            plan.known = {m.name: next(members) for m in getattr(plan.settings, "full", ())}
         return _execute(plans, executor, echo, progress_for, on_result)
     finally:
         if owned:
@@ -209,14 +215,15 @@ def run_many(dataset, checkpoint, runs, n, split, eps=None, cache_dir=CACHE_DIR,
 
 class _Plan:
     """One (transform, settings) run: its cache, its inputs, the chunks found in the cache
-    and the jobs of the missing ones."""
+    and the jobs of the missing ones; ``known`` (a worst case's full members' results) is
+    set once they have run."""
 
     def __init__(self, spec, checkpoint, transform, settings, n, eps, cache_dir, chunk_size,
-                 split, echo, known, precision):
+                 split, echo, precision):
         self.spec, self.checkpoint, self.transform, self.settings = (spec, checkpoint,
                                                                      transform, settings)
         self.precision = precision
-        self.n, self.eps, self.known = n, eps, known
+        self.n, self.eps, self.known = n, eps, {}
         self.limits = _thresholds(transform, eps)
         file_key = _file_key(spec, checkpoint, split, eps, transform, settings, chunk_size,
                              precision)

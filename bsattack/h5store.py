@@ -6,11 +6,14 @@ A group is only returned when its stored key equals the requested key, it holds 
 was written with, each array matches its checksum (attribute ``sha256``: SHA-256 of dtype,
 shape and bytes, :func:`checksum`) and has the expected shape; otherwise it is reported and
 treated as missing (recomputed), never reused.  A file that cannot be read at all is reported
-and discarded.  The cache location is checked before any work (one line when it is a folder or
-cannot be written).  Writers take an exclusive lock (``fcntl.flock`` on ``<file>.lock``) around
-copy-write-rename, so two processes appending to one file never drop each other's groups; a
-temporary file left by a killed writer (its process gone) is removed by the next store opened
-in that folder.
+and discarded.  The cache location is checked on opening (one line naming it and
+``--cache-dir`` when it is a folder or its folder refuses a new file: permissions, full
+disk) and, by :meth:`H5Store.check_writable` before the work whose results will be written,
+for the rest of a write: its lock can be opened, the present file replaced (not immutable, not
+another user's in a sticky folder) and its device has room for the copy every write makes.
+Writers take an exclusive lock (``fcntl.flock`` on ``<file>.lock``) around copy-write-rename,
+so two processes appending to one file never drop each other's groups; a temporary file left
+by a killed writer (its process gone) is removed by the next store opened in that folder.
 """
 import contextlib
 import fcntl
@@ -19,6 +22,8 @@ import hashlib
 import json
 import os
 import shutil
+import stat
+import struct
 import tempfile
 
 import h5py
@@ -70,6 +75,56 @@ def remove_stale_temporaries(folder):
                 os.remove(path)
 
 
+FS_IOC_GETFLAGS = 0x80086601          # Linux: the inode's attribute flags (lsattr)
+IMMUTABLE_FLAGS = 0x10 | 0x20         # FS_IMMUTABLE_FL, FS_APPEND_FL
+
+
+def _attribute_flags(path):
+    """The file's Linux attribute flags, 0 where the file system has none."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return 0
+    try:
+        return struct.unpack("i", fcntl.ioctl(fd, FS_IOC_GETFLAGS, bytes(8))[:4])[0]
+    except OSError:
+        return 0
+    finally:
+        os.close(fd)
+
+
+def _unwritable(path):
+    """Why :meth:`H5Store.put` could not replace ``path`` (an existing cache file) or take its
+    lock, or None.  (A folder that refuses new files is found by the probe before.)"""
+    lock = path + ".lock"
+    if os.path.lexists(lock):
+        if not os.path.isfile(lock):
+            return f"its lock {lock} is not a regular file"
+        try:
+            with open(lock, "a"):
+                pass
+        except OSError as exc:
+            return f"its lock {lock} cannot be opened ({exc.strerror})"
+        if _attribute_flags(lock) & IMMUTABLE_FLAGS:
+            return f"its lock {lock} is immutable or append-only (chattr)"
+    if not os.path.lexists(path):
+        return None
+    if _attribute_flags(path) & IMMUTABLE_FLAGS:
+        return "the file is immutable or append-only (chattr), so it cannot be replaced"
+    folder = os.path.dirname(os.path.abspath(path))
+    held, where = os.lstat(path), os.stat(folder)
+    user = os.geteuid()
+    if where.st_mode & stat.S_ISVTX and user not in (0, held.st_uid, where.st_uid):
+        return (f"the folder {folder} is sticky and the file is another user's, so it cannot "
+                f"be replaced")
+    space = os.statvfs(folder)
+    free, needed = space.f_bavail * space.f_frsize, held.st_size + (1 << 20)
+    if free < needed:
+        return (f"every write copies the file ({held.st_size >> 20} MiB) and only "
+                f"{free >> 20} MiB are free on its device")
+    return None
+
+
 def checksum(array):
     """SHA-256 (hex) of an array's dtype, shape and C-order bytes."""
     array = np.ascontiguousarray(array)
@@ -88,9 +143,22 @@ class H5Store:
         if os.path.isdir(self.path):
             raise BsattackError(f"cache file {self.path} is a folder; remove it or choose "
                                 f"another --cache-dir")
-        check_writable_file(self.path, what=f"cache {self.path}")
+        try:
+            check_writable_file(self.path, what=f"cache {self.path}")
+        except BsattackError as exc:
+            raise BsattackError(f"{exc}; choose another --cache-dir") from None
         remove_stale_temporaries(os.path.dirname(os.path.abspath(self.path)))
         self._check_file()
+
+    def check_writable(self):
+        """Call before the work whose results :meth:`put` will store: every step of a write
+        can be taken here (the lock file, replacing the present file, room for its copy; the
+        folder taking a new file is checked on opening), else one line naming the cache and
+        ``--cache-dir``.  A store only read from needs none of it."""
+        reason = _unwritable(self.path)
+        if reason:
+            raise BsattackError(f"cannot write cache {self.path}: {reason}; choose another "
+                                f"--cache-dir")
 
     def _check_file(self):
         if not os.path.exists(self.path):
