@@ -19,7 +19,9 @@ def resolve_prefix(path):
     """Checkpoint prefix for ``path``: a directory (the step its ``checkpoint`` index file names,
     or without one the newest ``*-STEP.index``) or a prefix itself.  Raises BsattackError
     naming what is missing; an index naming a step that is not there is refused, not replaced
-    by another step."""
+    by another step; an index naming a checkpoint outside the folder means the folder's own
+    files of that name, and is refused when the folder has none (what is restored is always
+    in the folder given)."""
     path = os.fspath(path)
     if os.path.isdir(path):
         steps = sorted((int(m.group(2)), m.group(1))
@@ -30,11 +32,18 @@ def resolve_prefix(path):
         if named is None:
             raise BsattackError(f"no checkpoint in {path}: expected a 'checkpoint' file or "
                                 f"checkpoint-STEP.index")
-        # an index written on another machine names a foreign folder: its base name counts
-        for prefix in (named, os.path.join(path, os.path.basename(named))):
-            if os.path.exists(prefix + ".index"):
-                return prefix
+        # the folder's own files win: an index written elsewhere (another machine, a copied
+        # folder) names a foreign folder, so its base name counts here; a foreign checkpoint
+        # the folder does not hold is refused rather than silently restored
+        local = os.path.join(path, os.path.basename(named))
+        inside = os.path.realpath(os.path.dirname(named)) == os.path.realpath(path)
+        if os.path.exists(local + ".index"):
+            return local
         found = ", ".join(name for _, name in steps) or "no checkpoint-STEP.index"
+        if not inside and os.path.exists(named + ".index"):
+            raise BsattackError(f"{os.path.join(path, 'checkpoint')} names {named}, outside "
+                                f"{path} (found: {found}); pass {named} as --checkpoint if it "
+                                f"is the one meant, or fix the index file")
         raise BsattackError(f"{os.path.join(path, 'checkpoint')} names "
                             f"{os.path.basename(named)}, which is not in {path} (found: {found}); "
                             f"pass one of those as --checkpoint or fix the index file")
