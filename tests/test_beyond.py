@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from bsattack import augment, models, shift_verdicts
+from bsattack.datasets import get_spec
 from bsattack.detect import auroc
 from bsattack.errors import BsattackError
 from bsattack.pipelines import beyond
@@ -184,7 +185,7 @@ def test_setting_accuracies_match_an_independent_forward_pass(small_checkpoint, 
     from bsattack.shifts import ORIGINAL, BlindSpot, Shift
     split = small_split("fashion")
     settings = [ORIGINAL, BlindSpot(0.8, 0.1), Shift("rotate", 10)]
-    got = beyond.accuracies("fashion", small_checkpoint("fashion"), settings,
+    got = beyond.accuracies(get_spec("fashion"), small_checkpoint("fashion"), settings,
                             split.test_x[:300], split.test_y[:300])
     x = split.test_x[:300]
     for s, images in zip(settings, [x, to_01(blindspot(to_pm(x), 0.8, 0.1)),

@@ -9,17 +9,13 @@ import click
 from bsattack.commands.attack_options import (attack_option_names, attack_options,
                                                settings_from_options)
 from bsattack.commands.common import header_lines, progressbar
-from bsattack.commands.options import (FiniteFloat, attacked_n_option, cache_dir_option,
-                                       checkpoint_option, data_dir_option,
-                                       executor_from_options, executor_options,
-                                       resolve_checkpoint, validation_size_option)
-from bsattack.datasets import PAPER_N, PAPER_TABLE_DATASETS
-from bsattack.outputs import check_writable_dir
-from bsattack.paths import RESULTS_DIR
+from bsattack.commands.options import (RESULTS_DIR, FiniteFloat, attacked_n_option,
+                                       cache_dir_option, checkpoint_option, data_dir_option,
+                                       executor_from_options, executor_options, get_spec,
+                                       paper_dataset_option, resolve_checkpoint,
+                                       validation_size_option)
 
 OUT_DEFAULT = os.path.join(RESULTS_DIR, "beyond")
-dataset_choice = click.option("--dataset", type=click.Choice(PAPER_TABLE_DATASETS),
-                              default="fashion", show_default=True)
 out_option = click.option("--out", type=click.Path(file_okay=False), default=OUT_DEFAULT,
                           show_default=True, help="Folder for the tables and figures.")
 
@@ -71,41 +67,13 @@ def _points(alpha_min, alpha_steps, beta_steps, alphas, beta_fractions):
     return beyond.even_grid(alpha_min, alpha_steps, beta_steps)
 
 
-def _map(dataset, path, points, n, settings, split, cache_dir, out, stem, header, title,
-         executor=None):
-    from bsattack.pipelines import beyond
-    from bsattack.report import blindspot_map
-    os.makedirs(out, exist_ok=True)
-    csv_path = os.path.join(out, stem + ".csv")
-    summaries = beyond.run_map(
-        dataset, path, points, n, settings, split, cache_dir, click.echo,
-        on_point=lambda done: blindspot_map.write_csv(done, csv_path, header), executor=executor)
-    png = blindspot_map.plot(summaries, dataset, os.path.join(out, stem + ".png"), title)
-    click.echo(f"wrote {csv_path}, {png}")
-    return summaries
-
-
-def _shifts(dataset, path, settings_list, n, settings, split, cache_dir, out, stem, header,
-            accuracy_n, executor=None):
-    from bsattack import shift_verdicts
-    from bsattack.pipelines import beyond
-    from bsattack.report import shift_table
-    os.makedirs(out, exist_ok=True)
-    summaries = beyond.run_settings(dataset, path, settings_list, n, settings, split, cache_dir,
-                                    click.echo, min(accuracy_n, len(split.test_x)), executor)
-    rows = shift_verdicts.shift_rows(summaries)
-    shift_table.write_table(rows, os.path.join(out, stem), header)
-    click.echo(f"wrote {os.path.join(out, stem)}.md/.csv")
-    return rows
-
-
 ATTACK_KEYS = tuple(attack_option_names())
 
 
 def experiment_options(with_checkpoint=True):
     """Data set, attack budget, checkpoint, data and output options of every command here."""
     def apply(command):
-        decorators = [dataset_choice, attacked_n_option(PAPER_N), cache_dir_option,
+        decorators = [paper_dataset_option(), attacked_n_option(), cache_dir_option,
                       attack_options(default_attack="pgd")]
         decorators += [checkpoint_option] if with_checkpoint else []
         decorators += [data_dir_option, validation_size_option, out_option]
@@ -116,16 +84,17 @@ def experiment_options(with_checkpoint=True):
 
 
 def _prepare(opts):
-    """(attack settings, resolved checkpoint or None, data split) from the shared options;
-    the output and cache folders are checked first."""
-    from bsattack import data
-    check_writable_dir(opts["out"], f"--out {opts['out']}")
-    check_writable_dir(opts["cache_dir"], f"--cache-dir {opts['cache_dir']}")
+    """(data set spec, attack settings, resolved checkpoint or None) from the shared options."""
+    spec = get_spec(opts["dataset"])
     settings = settings_from_options({k: opts[k] for k in ATTACK_KEYS})
-    path = (resolve_checkpoint(opts["dataset"], opts["checkpoint"]) if "checkpoint" in opts
+    path = (resolve_checkpoint(spec.name, opts["checkpoint"]) if "checkpoint" in opts
             else None)
-    split = data.load(opts["dataset"], opts["data_dir"], opts["validation_size"], echo=click.echo)
-    return settings, path, split
+    return spec, settings, path
+
+
+def _common(opts):
+    """The keyword arguments every pipeline call here shares."""
+    return {key: opts[key] for key in ("data_dir", "validation_size", "cache_dir", "out")}
 
 
 @click.command("blindspot-map")
@@ -135,17 +104,18 @@ def _prepare(opts):
 def blindspot_map_command(**o):
     """Accuracy and success at ε and α·ε over a dense grid of the valid (α, β) region:
     heat-maps (PNG, paper's points circled) and CSV; resumable (each point is cached)."""
+    from bsattack.pipelines import beyond
     points = _points(o["alpha_min"], o["alpha_steps"], o["beta_steps"], o["alphas"],
                      o["beta_fractions"])
-    settings, path, split = _prepare(o)
-    dataset, attack, n = o["dataset"], o["attack"], o["n"]
-    click.echo(f"{len(points)} grid points × first {n} test images ({attack})")
+    spec, settings, path = _prepare(o)
+    n = o["n"]
+    click.echo(f"{len(points)} grid points × first {n} test images ({o['attack']})")
     header = header_lines(path, n, settings) + [f"grid: {len(points)} (α, β) points"]
     with executor_from_options(o["workers"], o["ray_address"]) as executor:
-        _map(dataset, path, points, n, settings, split, o["cache_dir"], o["out"],
-             f"blindspot_map_{dataset}_{attack}", header,
-             f"{dataset}, {os.path.basename(path.rstrip(os.sep))}, "
-             f"{attack}, N={n}", executor)
+        written = beyond.blindspot_map(spec, path, points, n, o["attack"], settings,
+                                       header=header, echo=click.echo, executor=executor,
+                                       **_common(o))
+    click.echo(f"wrote {', '.join(written)}")
 
 
 @click.command("shifts")
@@ -156,12 +126,12 @@ def shifts_command(**o):
     """Accuracy and success at ε under other natural shifts (gamma, blur, translation,
     rotation, inversion) and the paper's (α, β) points; which are blind spots."""
     from bsattack.pipelines import beyond
-    settings, path, split = _prepare(o)
+    spec, settings, path = _prepare(o)
     with executor_from_options(o["workers"], o["ray_address"]) as executor:
-        _shifts(o["dataset"], path, beyond.paper_settings(o["dataset"], o["shift_specs"]),
-                o["n"], settings, split, o["cache_dir"], o["out"],
-                f"shifts_{o['dataset']}_{o['attack']}", header_lines(path, o["n"], settings),
-                o["accuracy_n"], executor)
+        stem = beyond.shifts(spec, path, o["shift_specs"], o["n"], o["attack"], settings,
+                             o["accuracy_n"], header=header_lines(path, o["n"], settings),
+                             echo=click.echo, executor=executor, **_common(o))
+    click.echo(f"wrote {stem}.md/.csv")
 
 
 @click.command("detectability", short_help="AUROC of the Eq. 2 distance as a detector of each shift, next to its rise in attack success.")
@@ -178,30 +148,14 @@ def shifts_command(**o):
 def detectability_command(**o):
     """AUROC of the Eq. 2 distance (adversarial and natural h) as a detector of each shift,
     next to the shift's rise in attack success (the paper's Figure 5, as numbers)."""
-    from bsattack import shift_verdicts
-    from bsattack.detect import distance_aurocs
     from bsattack.pipelines import beyond
-    from bsattack.report import shift_table
-    dataset = o["dataset"]
-    settings_list = beyond.paper_settings(dataset, o["shift_specs"])
-    settings, path, split = _prepare(o)
-    extractors = {"adv": resolve_checkpoint(dataset, o["adv_extractor"] or o["checkpoint"]),
-                  "nat": resolve_checkpoint(dataset, o["nat_extractor"], natural=True)}
-    summaries = beyond.run_settings(dataset, path, settings_list, o["n"], settings, split,
-                                    o["cache_dir"], click.echo,
-                                    min(o["accuracy_n"], len(split.test_x)))
-    rows = shift_verdicts.shift_rows(summaries)
-    for name, extractor in extractors.items():
-        aurocs = distance_aurocs(dataset, extractor, split, settings_list, o["n_detect"], o["k"],
-                                 cache_dir=o["cache_dir"], echo=click.echo, progress=progressbar)
-        for r in rows:
-            r[f"auroc_{name}"] = aurocs.get(r["setting"], "")
-    header = header_lines(path, o["n"], settings) + [
-        f"AUROC: Eq. 2 distance (k={o['k']}, p=2) of the first {o['n_detect']} test images, "
-        f"shifted vs original; extractors adv={extractors['adv']}, nat={extractors['nat']}"]
-    os.makedirs(o["out"], exist_ok=True)
-    stem = os.path.join(o["out"], f"detectability_{dataset}_{o['attack']}")
-    shift_table.write_table(rows, stem, header, extra_columns=("auroc_adv", "auroc_nat"))
+    spec, settings, path = _prepare(o)
+    extractors = {"adv": resolve_checkpoint(spec.name, o["adv_extractor"] or o["checkpoint"]),
+                  "nat": resolve_checkpoint(spec.name, o["nat_extractor"], natural=True)}
+    stem = beyond.detectability(spec, path, extractors, o["shift_specs"], o["n"], o["attack"],
+                                settings, o["accuracy_n"], o["n_detect"], o["k"],
+                                header=header_lines(path, o["n"], settings), echo=click.echo,
+                                progress=progressbar, **_common(o))
     click.echo(f"wrote {stem}.md/.csv")
 
 
@@ -229,24 +183,13 @@ def countermeasure_command(**o):
     """Before/after table of blind-spot augmented training: natural accuracy (full test set),
     PGD robust accuracy, the blind-spot map and the shift families, per model."""
     from bsattack.pipelines import beyond
-    from bsattack.report import countermeasure
-    dataset, attack, n, out = o["dataset"], o["attack"], o["n"], o["out"]
     points = _points(o["alpha_min"], o["alpha_steps"], o["beta_steps"], o["alphas"],
                      o["beta_fractions"])
-    settings_list = beyond.paper_settings(dataset, o["shift_specs"], with_paper=False)
-    settings, _, split = _prepare(o)
-    stem_all = os.path.join(out, f"countermeasure_{dataset}_{attack}")
-    rows = []
-    for name, spec in o["model_specs"]:
-        path = resolve_checkpoint(dataset, spec)
-        header = header_lines(path, n, settings)
-        stem = f"countermeasure_{dataset}_{name}"
-        summaries = _map(dataset, path, points, n, settings, split, o["cache_dir"], out,
-                         stem + "_map", header, f"{dataset}, {name} ({spec}), {attack}, N={n}")
-        shift_rows = _shifts(dataset, path, settings_list, n, settings, split,
-                             o["cache_dir"], out, stem + "_shifts", header, o["accuracy_n"])
-        rows.append(beyond.countermeasure_row(name, spec, dataset, path, split, summaries,
-                                              shift_rows))
-        common = [h for h in header if not h.startswith("checkpoint:")]
-        countermeasure.write(rows, stem_all, common + [f"map grid: {len(points)} (α, β) points"])
-    click.echo(f"wrote {stem_all}.md/.csv")
+    spec, settings, _ = _prepare(o)
+    models_ = [(name, given, resolve_checkpoint(spec.name, given))
+               for name, given in o["model_specs"]]
+    stem = beyond.countermeasure(spec, models_, points, o["shift_specs"], o["n"], o["attack"],
+                                 settings, o["accuracy_n"],
+                                 header_for=lambda path: header_lines(path, o["n"], settings),
+                                 echo=click.echo, **_common(o))
+    click.echo(f"wrote {stem}.md/.csv")

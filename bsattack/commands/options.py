@@ -8,10 +8,11 @@ import math
 
 import click
 
-from bsattack.datasets import DATASETS, get_spec  # noqa: F401  (get_spec: name -> spec)
+from bsattack.datasets import DATASETS, PAPER_N, PAPER_TABLE_DATASETS
+from bsattack.datasets import get_spec  # noqa: F401  (the commands' name -> spec)
 from bsattack.limits import SEED_MAX
 from bsattack.manifest import resolve_checkpoint  # noqa: F401  (the commands' one import)
-from bsattack.paths import CACHE_DIR
+from bsattack.paths import CACHE_DIR, RESULTS_DIR  # noqa: F401  (the default output folder)
 
 
 class FiniteFloat(click.FloatRange):
@@ -38,6 +39,12 @@ def dataset_option(default="mnist"):
                         show_default=True, help="Data set (sets ε, model and data files).")
 
 
+def paper_dataset_option(default="fashion"):
+    """``--dataset`` among the data sets the paper has an (α, β) table for."""
+    return click.option("--dataset", type=click.Choice(PAPER_TABLE_DATASETS), default=default,
+                        show_default=True)
+
+
 checkpoint_option = click.option(
     "--checkpoint", type=str, default=None,
     help="Checkpoint directory or prefix, or a name from 'cli.py checkpoints' "
@@ -59,8 +66,8 @@ def out_option(default=None, help="Output file or folder."):
     return click.option("--out", type=click.Path(), default=default, show_default=True, help=help)
 
 
-def attacked_n_option(default):
-    """``--n``: the first N test images an experiment attacks (``default``: the experiment's)."""
+def attacked_n_option(default=PAPER_N):
+    """``--n``: the first N test images an experiment attacks (``default``: the paper's)."""
     return click.option("--n", "n", type=click.IntRange(min=1), default=default,
                         show_default=True, help="Attack the first N test images.")
 

@@ -3,7 +3,8 @@
 dense (α, β) grid of the whole valid region of x' = αx + β (paper §3.3: 0 < α ≤ 1,
 |β| ≤ (1 − α)/2), as CSV and as three heat-maps with the paper's points circled.
 
-Public API: ``write_csv(summaries, path, header)``, ``plot(summaries, dataset, path)``.
+Public API: ``write_csv(summaries, path, header)``, ``title(dataset, model, attack, n)``,
+``plot(summaries, dataset, path, title)``.
 """
 import numpy as np
 
@@ -49,6 +50,11 @@ def _edges(centres, low, high):
     first = centres[0] - (mids[0] - centres[0])
     last = centres[-1] + (centres[-1] - mids[-1])
     return np.clip(np.concatenate([[first], mids, [last]]), low, high)
+
+
+def title(dataset, model, attack, n):
+    """The map's title: data set, model, attack and N."""
+    return f"{dataset}, {model}, {attack}, N={n}"
 
 
 def plot(summaries, dataset, path, title=""):

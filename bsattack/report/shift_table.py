@@ -3,7 +3,7 @@ and attack success at ε of every setting against the original test set, with th
 verdict), and optionally the detectability of each setting (:mod:`bsattack.detect`) next to its
 rise in success, as Markdown (with the family verdicts) and CSV.
 
-Public API: ``write_table(rows, stem, header, extra_columns)``.
+Public API: ``write_table(rows, stem, header, extra_columns)``, ``auroc_header``.
 """
 from bsattack.outputs import save_text
 from bsattack.report.csvfile import write_csv
@@ -21,6 +21,14 @@ def _fmt(key, value):
     if key in ("accuracy", "success_eps", "rise_se"):
         return f"{100 * value:.1f}"
     return f"{value:.3f}"
+
+
+def auroc_header(k, n_detect, extractors):
+    """The header line of the AUROC columns: the Eq. 2 distance and the ``extractors``
+    ({name: checkpoint}) it was measured with."""
+    names = ", ".join(f"{name}={path}" for name, path in extractors.items())
+    return (f"AUROC: Eq. 2 distance (k={k}, p=2) of the first {n_detect} test images, "
+            f"shifted vs original; extractors {names}")
 
 
 def write_table(rows, stem, header, extra_columns=()):
