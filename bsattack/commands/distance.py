@@ -10,12 +10,10 @@ from bsattack import distance, divergence
 from bsattack.commands.attack_options import (attack_option_names, attack_options,
                                                settings_from_options)
 from bsattack.commands.common import command_line, progressbar
-from bsattack.commands.options import (SEED, FiniteFloat, attacked_n_option, batch_size_option,
-                                       cache_dir_option, checkpoint_option, data_dir_option,
-                                       dataset_option, validation_size_option)
-from bsattack.datasets import PAPER_N
-from bsattack.outputs import check_writable_dir
-from bsattack.paths import RESULTS_DIR
+from bsattack.commands.options import (RESULTS_DIR, SEED, FiniteFloat, attacked_n_option,
+                                       batch_size_option, cache_dir_option, checkpoint_option,
+                                       data_dir_option, dataset_option, get_spec,
+                                       resolve_checkpoint, validation_size_option)
 
 natural_checkpoint_option = click.option(
     "--natural-checkpoint", type=str, default=None,
@@ -62,7 +60,7 @@ def context_options(func):
     `blindspot`)."""
     func = attack_options(func)
     for option in reversed([dataset_option(), checkpoint_option, natural_checkpoint_option,
-                            data_dir_option, validation_size_option, attacked_n_option(PAPER_N),
+                            data_dir_option, validation_size_option, attacked_n_option(),
                             cache_dir_option]):
         func = option(func)
     return func
@@ -77,19 +75,20 @@ def embedding_options(func):
     return func
 
 
-def _context(attack=None, batch_size=500, seed=0, out_dir=None, **opts):
-    """The pipeline's :class:`Context` from the options (the attack's as in `blindspot`),
-    after the output and cache folders are checked."""
+def _context(dataset, checkpoint, natural_checkpoint, attack=None, batch_size=500, seed=0,
+             **opts):
+    """The pipeline's :class:`Context` from the options: the data set's spec, both
+    checkpoints resolved, the attack's settings (as in `blindspot`)."""
     from bsattack.pipelines.figures import Context
-    if out_dir:
-        check_writable_dir(out_dir, f"--out {out_dir}")
-    if opts.get("cache_dir"):
-        check_writable_dir(opts["cache_dir"], f"--cache-dir {opts['cache_dir']}")
+    spec = get_spec(dataset)
+    checkpoints = {"adv": resolve_checkpoint(spec.name, checkpoint, echo=click.echo),
+                   "nat": resolve_checkpoint(spec.name, natural_checkpoint, natural=True,
+                                             echo=click.echo)}
     budget = {k: opts.pop(k) for k in attack_option_names() if k in opts}
     settings = (settings_from_options({"attack": attack, "batch_size": batch_size,
                                        "seed": seed, **budget}) if attack else None)
-    return Context(**opts, batch_size=batch_size, attack=attack, settings=settings,
-                   echo=click.echo, progress=progressbar)
+    return Context(spec, checkpoints, **opts, batch_size=batch_size, attack=attack,
+                   settings=settings, echo=click.echo, progress=progressbar)
 
 
 @click.command()
@@ -115,8 +114,7 @@ def embed(extractors, **opts):
 def distance_command(extractors, k, p, out_dir, **opts):
     """Figures 1-3: attack success rate and histogram against the distance D (Eq. 2)."""
     from bsattack.pipelines.figures import distance_figures
-    distance_figures(_context(out_dir=out_dir, **opts), extractors, k, p, out_dir,
-                     [command_line()])
+    distance_figures(_context(out_dir=out_dir, **opts), extractors, k, p, [command_line()])
 
 
 @click.command("blindspot-histogram")
@@ -130,9 +128,8 @@ def distance_command(extractors, k, p, out_dir, **opts):
 def blindspot_histogram_command(extractors, alpha, beta, k, p, out_dir, **opts):
     """Figure 5: histograms of D for the original and the scaled test set, and their AUROC."""
     from bsattack.pipelines.figures import histogram_figures
-    from bsattack.shifts import BlindSpot
-    transform = None if alpha is None else BlindSpot(alpha, beta)
-    histogram_figures(_context(out_dir=out_dir, **opts), extractors, transform, k, p, out_dir,
+    shown = None if alpha is None else (alpha, beta)
+    histogram_figures(_context(out_dir=out_dir, **opts), extractors, shown, k, p,
                       [command_line()])
 
 
@@ -152,7 +149,7 @@ def kl(per_class, grid, tsne_seed, tsne, perplexity, out_dir, **opts):
     """Table 1 row: average K-L divergence (Eq. 3), attack success and test accuracy."""
     from bsattack.pipelines.figures import table1_row
     table1_row(_context(out_dir=out_dir, **opts), per_class, grid, tsne_seed, tsne, perplexity,
-               out_dir, [command_line()])
+               [command_line()])
 
 
 @click.command()
@@ -165,6 +162,6 @@ def figures(k, p, per_class, grid, tsne_seed, tsne, perplexity, out_dir, **opts)
     from bsattack.pipelines.figures import distance_figures, histogram_figures, table1_row
     ctx = _context(out_dir=out_dir, **opts)
     header = [command_line()]
-    distance_figures(ctx, ("adv", "nat"), k, p, out_dir, header)
-    histogram_figures(ctx, ("adv", "nat"), None, k, p, out_dir, header)
-    table1_row(ctx, per_class, grid, tsne_seed, tsne, perplexity, out_dir, header)
+    distance_figures(ctx, ("adv", "nat"), k, p, header)
+    histogram_figures(ctx, ("adv", "nat"), None, k, p, header)
+    table1_row(ctx, per_class, grid, tsne_seed, tsne, perplexity, header)

@@ -2,19 +2,18 @@
 scaled test set) and the Table 1 row (Eq. 3 K-L, success, accuracy) of one data set, computed
 from the cached embeddings and attack results and written by :mod:`bsattack.report`.
 
-``Context`` opens the data, both checkpoints, their embeddings and the attack settings once;
-each function takes it and writes its files.  ``--checkpoint`` is always the adversarially
-trained model (the one attacked, and the feature extractor h of panel a), the natural one is
-h of panel b.
+``Context`` opens the data, the embeddings and the attack settings of one data set (its
+:class:`bsattack.datasets.DatasetSpec`) and two resolved checkpoints once; each function takes
+it and writes its files into ``ctx.out_dir``.  ``checkpoints['adv']`` is the adversarially
+trained model (the one attacked, and the feature extractor h of panel a), ``'nat'`` the
+naturally trained one (h of panel b).
 """
 import os
 
 from bsattack import data, detect, measures, models
-from bsattack.datasets import get_spec
 from bsattack.embed import Embeddings
 from bsattack.experiment import run_blindspot
-from bsattack.manifest import resolve_checkpoint
-from bsattack.outputs import save_json
+from bsattack.outputs import check_writable_dir
 from bsattack.paths import CACHE_DIR
 from bsattack.progress import silent
 from bsattack.report import blindspot_histogram, distance_figure, table1
@@ -22,138 +21,106 @@ from bsattack.shifts import BlindSpot
 
 
 class Context:
-    """Checkpoints, data, embeddings and attack settings (an entry of
-    :mod:`bsattack.attacks.registry`'s settings, or None) of one data set, opened once."""
+    """Checkpoints ({'adv': path, 'nat': path}), data, embeddings, output folder and attack
+    (its name and settings, an entry of :mod:`bsattack.attacks.registry`'s, or None) of one
+    data set, opened once, after the output and cache folders are checked."""
 
-    def __init__(self, dataset, checkpoint, natural_checkpoint, data_dir, validation_size,
+    def __init__(self, spec, checkpoints, data_dir, validation_size, out_dir=None,
                  cache_dir=CACHE_DIR, batch_size=500, attack=None, n=None, settings=None,
                  echo=print, progress=silent):
-        self.dataset, self.cache_dir, self.batch_size = dataset, cache_dir, batch_size
+        if out_dir:
+            check_writable_dir(out_dir, f"--out {out_dir}")
+        if cache_dir:
+            check_writable_dir(cache_dir, f"--cache-dir {cache_dir}")
+        self.spec, self.checkpoints, self.out_dir = spec, checkpoints, out_dir
+        self.cache_dir, self.batch_size = cache_dir, batch_size
         self.attack_name, self.n, self.settings = attack, n, settings
         self.echo, self.progress = echo, progress
-        self.checkpoints = {"adv": resolve_checkpoint(dataset, checkpoint, echo=echo),
-                            "nat": resolve_checkpoint(dataset, natural_checkpoint, natural=True,
-                                                      echo=echo)}
-        self.split = data.load(dataset, data_dir, validation_size, echo=echo)
+        self.split = data.load(spec.name, data_dir, validation_size, echo=echo)
         self._embeddings = {}
 
     def embeddings(self, extractor):
         if extractor not in self._embeddings:
             self._embeddings[extractor] = Embeddings(
-                self.dataset, self.checkpoints[extractor], self.split, self.cache_dir,
+                self.spec.name, self.checkpoints[extractor], self.split, self.cache_dir,
                 self.batch_size, echo=self.echo, progress=self.progress)
         return self._embeddings[extractor]
 
-    def describe(self, extractor):
-        digest = self.embeddings(extractor).file_key["checkpoint_sha256"]
-        return f"extractor h: {self.checkpoints[extractor]} (sha256 {digest[:16]})"
+    def digest(self, extractor):
+        """The SHA-256 of ``extractor``'s checkpoint, as its embeddings are keyed."""
+        return self.embeddings(extractor).file_key["checkpoint_sha256"]
 
     def attack(self):
         """Per-image results of the attack on the first n original test images (cached by
         :func:`bsattack.experiment.run_blindspot`, shared with `blindspot` / `tables`)."""
-        return run_blindspot(self.dataset, self.checkpoints["adv"], settings=self.settings,
+        return run_blindspot(self.spec.name, self.checkpoints["adv"], settings=self.settings,
                              n=self.n, split=self.split, cache_dir=self.cache_dir,
                              echo=self.echo, progress_for=self.progress)
-
-
-def _xlabel(k, p):
-    return f"D: mean l{p:g} distance to the {k} nearest training embeddings"
 
 
 def _panel(extractor):
     return "a" if extractor == "adv" else "b"
 
 
-def distance_figures(ctx, extractors, k, p, out_dir, header):
+def distance_figures(ctx, extractors, k, p, header):
     """Figures 1-3: one panel per extractor; returns {extractor: Association}."""
     result = ctx.attack()
-    attack, n = ctx.attack_name, ctx.n
     attacked, success = result.correct, result.success_eps
+    dataset, number = ctx.spec.name, ctx.spec.paper.figure
     found = {}
     for extractor in extractors:
         all_d = measures.test_distances(ctx.embeddings(extractor), k=k, p=p)
         d = all_d[result.index]
         rows = distance_figure.bin_table(all_d, d, attacked, success)
         assoc = distance_figure.association(d, attacked, success)
-        number = get_spec(ctx.dataset).paper.figure
-        stem = os.path.join(out_dir, f"figure{number}{_panel(extractor)}_{ctx.dataset}_{extractor}")
-        title = (f"{ctx.dataset}, h = {'adversarially' if extractor == 'adv' else 'naturally'} "
-                 f"trained model ({os.path.basename(ctx.checkpoints[extractor])})")
-        note = (f"top: {attack.upper()} L∞ success at ε={result.eps:g} on the adversarially "
-                f"trained model, {assoc.attacked} correctly classified of the first {n} test "
-                f"images; Spearman ρ(D, success)={assoc.spearman:.3f}, AUROC={assoc.auroc:.3f}")
-        lines = header + [f"attack: {ctx.settings.describe()} on {ctx.checkpoints['adv']}, first "
-                          f"{n} test images, eps={result.eps:g}", ctx.describe(extractor),
-                          f"spearman(D, success)={assoc.spearman:.4f} (p={assoc.p_value:.2g}); "
-                          f"AUROC(D -> success)={assoc.auroc:.4f}"]
-        paths = distance_figure.write(stem, rows, title, note, _xlabel(k, p), lines)
-        save_json(stem + ".json", {
-            "kind": "distance", "dataset": ctx.dataset, "extractor": extractor,
-            "figure": number, "header": lines, "eps": result.eps, "n": n,
-            "attacked": assoc.attacked, "successes": assoc.successes,
-            "spearman": assoc.spearman, "p_value": assoc.p_value, "auroc": assoc.auroc})
-        ctx.echo(f"{ctx.dataset} {extractor}: {assoc.successes}/{assoc.attacked} attacked images "
+        stem = os.path.join(ctx.out_dir, f"figure{number}{_panel(extractor)}_{dataset}_{extractor}")
+        paths = distance_figure.write_panel(
+            stem, rows, assoc, dataset, number, extractor, ctx.checkpoints[extractor],
+            ctx.digest(extractor), ctx.checkpoints["adv"], ctx.attack_name, ctx.settings,
+            result.eps, ctx.n, k, p, header)
+        ctx.echo(f"{dataset} {extractor}: {assoc.successes}/{assoc.attacked} attacked images "
                  f"fooled; Spearman rho(D, success) = {assoc.spearman:.4f} "
                  f"(p = {assoc.p_value:.2g}), AUROC = {assoc.auroc:.4f} -> {', '.join(paths)}")
         found[extractor] = assoc
     return found
 
 
-def histogram_figures(ctx, extractors, transform, k, p, out_dir, header):
-    """Figure 5: D of the original and the ``transform``ed (None: the paper's for the data set)
-    test set, per extractor; returns {extractor: AUROC}."""
-    transform = transform or BlindSpot(*get_spec(ctx.dataset).paper.shown)
+def histogram_figures(ctx, extractors, shown, k, p, header):
+    """Figure 5: D of the original and the x' = αx + β test set, (α, β) = ``shown`` (None:
+    the paper's for the data set), per extractor; returns {extractor: AUROC}."""
+    transform = BlindSpot(*(shown or ctx.spec.paper.shown))
     alpha, beta = transform.alpha, transform.beta
+    dataset = ctx.spec.name
     found = {}
     for extractor in extractors:
         emb = ctx.embeddings(extractor)
         original = measures.test_distances(emb, k=k, p=p)
         scaled = measures.test_distances(emb, transform, k=k, p=p)
         auc = detect.auroc(original, scaled)
-        stem = os.path.join(out_dir, f"figure5{_panel(extractor)}_{ctx.dataset}_{extractor}")
-        title = (f"{ctx.dataset}: D of the original vs the scaled test set (α={alpha:g}, "
-                 f"β={beta:g})\nh: {os.path.basename(ctx.checkpoints[extractor])}; "
-                 f"AUROC of D as a detector of the scaling: {auc:.3f}")
-        lines = header + [ctx.describe(extractor),
-                          f"AUROC(D detects the transform)={auc:.4f}; mean D original "
-                          f"{original.mean():.4f}, scaled {scaled.mean():.4f}"]
-        paths = blindspot_histogram.write(stem, original, scaled, alpha, beta, title,
-                                          _xlabel(k, p), lines)
-        save_json(stem + ".json", {
-            "kind": "histogram", "dataset": ctx.dataset, "extractor": extractor,
-            "header": lines, "alpha": alpha, "beta": beta, "auroc": auc,
-            "n_original": len(original), "n_scaled": len(scaled),
-            "mean_original": float(original.mean()), "mean_scaled": float(scaled.mean())})
-        ctx.echo(f"{ctx.dataset} {extractor} alpha={alpha:g} beta={beta:g}: mean D "
+        stem = os.path.join(ctx.out_dir, f"figure5{_panel(extractor)}_{dataset}_{extractor}")
+        paths = blindspot_histogram.write_panel(
+            stem, original, scaled, auc, dataset, extractor, ctx.checkpoints[extractor],
+            ctx.digest(extractor), alpha, beta, k, p, header)
+        ctx.echo(f"{dataset} {extractor} alpha={alpha:g} beta={beta:g}: mean D "
                  f"{original.mean():.4f} -> {scaled.mean():.4f}, AUROC {auc:.4f} -> "
                  f"{', '.join(paths)}")
         found[extractor] = auc
     return found
 
 
-def table1_row(ctx, per_class, grid, seed, tsne, perplexity, out_dir, header):
+def table1_row(ctx, per_class, grid, seed, tsne, perplexity, header):
     """Table 1 for one data set (K-L with the adversarially trained h), written as
-    table1_<dataset>.{md,csv}; returns the row."""
+    table1_<dataset>.{md,csv,json}; returns the row."""
     results = measures.class_divergences(ctx.embeddings("adv"), per_class, seed, tsne, grid,
                                          perplexity, echo=ctx.echo)
     summary = ctx.attack().summary()
-    accuracy = models.accuracy(ctx.dataset, ctx.checkpoints["adv"], ctx.split.test_x,
+    accuracy = models.accuracy(ctx.spec.name, ctx.checkpoints["adv"], ctx.split.test_x,
                                ctx.split.test_y, ctx.batch_size)
-    row = table1.row(ctx.dataset, results, summary, accuracy, ctx.checkpoints["adv"])
-    lines = header + [f"K-L: t-SNE ({tsne}, perplexity {perplexity:g}, seed {seed}) of "
-                      f"{'all' if per_class is None else f'at most {per_class}'} train/test "
-                      f"points per class, KDE Scott, {grid}x{grid} grid",
-                      f"attack: {ctx.settings.describe()}",
-                      "per-class K-L: " + ", ".join(f"{r.label}:{r.kl.value:.4f}" for r in results)]
-    stem = os.path.join(out_dir, f"table1_{ctx.dataset}")
-    paths = table1.write(stem, [row], lines)
-    save_json(stem + ".json", {
-        "kind": "table1", "dataset": ctx.dataset, "header": lines, "row": row,
-        "attacked": summary["attacked"],
-        "successes": int(round(summary["success_eps"] * summary["attacked"]))
-        if summary["attacked"] else 0,
-        "per_class_kl": {str(r.label): r.kl.value for r in results}})
-    ctx.echo(f"{ctx.dataset}: avg K-L {row['avg_kl']} (paper {row['paper_avg_kl']}), success "
+    row = table1.row(ctx.spec, results, summary, accuracy, ctx.checkpoints["adv"])
+    stem = os.path.join(ctx.out_dir, f"table1_{ctx.spec.name}")
+    paths = table1.write_row(stem, row, results, summary, ctx.settings, tsne, perplexity, seed,
+                             per_class, grid, header)
+    ctx.echo(f"{ctx.spec.name}: avg K-L {row['avg_kl']} (paper {row['paper_avg_kl']}), success "
              f"{row['success_pct']}% (paper {row['paper_success_pct']}%), accuracy "
              f"{row['accuracy_pct']}% (paper {row['paper_accuracy_pct']}%) -> {', '.join(paths)}")
     return row

@@ -1,8 +1,10 @@
 """Figures 1-3 of the paper: attack success against the distance D (Eq. 2) of a test point to
 the training set.  Bottom: histogram of D over the test set (red).  Top: attack success rate
 among the attacked (correctly classified) images of each D bin (blue).  Written as PNG and
-as the CSV of the plotted numbers; the rank correlation between D and success sums it up.
+as the CSV of the plotted numbers, with a JSON summary; the rank correlation between D and
+success sums it up.
 """
+import os
 import textwrap
 from dataclasses import dataclass
 
@@ -10,7 +12,7 @@ import numpy as np
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
-from bsattack.outputs import save_figure
+from bsattack.outputs import save_figure, save_json
 from bsattack.report.csvfile import write_csv
 
 COLUMNS = ["bin_low", "bin_high", "test_images", "attacked", "successes", "success_rate"]
@@ -76,3 +78,38 @@ def write(stem, rows, title, note, xlabel, header):
     write_csv(stem + ".csv", rows, COLUMNS, header)
     plot(rows, stem + ".png", title, note, xlabel)
     return stem + ".png", stem + ".csv"
+
+
+def xlabel(k, p):
+    """The D axis label of Figures 1-3 and 5."""
+    return f"D: mean l{p:g} distance to the {k} nearest training embeddings"
+
+
+def extractor_line(checkpoint, digest):
+    """The header line naming the feature extractor h and its checkpoint's SHA-256."""
+    return f"extractor h: {checkpoint} (sha256 {digest[:16]})"
+
+
+def write_panel(stem, rows, assoc, dataset, figure, extractor, extractor_checkpoint,
+                extractor_digest, attacked_checkpoint, attack, settings, eps, n, k, p, header):
+    """One panel of Figures 1-3 (``extractor`` 'adv' or 'nat' as h): ``stem``.png with its
+    title and note, ``stem``.csv under ``header`` and the attack, extractor and association
+    lines, ``stem``.json; returns the PNG and CSV paths."""
+    trained = "adversarially" if extractor == "adv" else "naturally"
+    title = (f"{dataset}, h = {trained} trained model "
+             f"({os.path.basename(extractor_checkpoint)})")
+    note = (f"top: {attack.upper()} L∞ success at ε={eps:g} on the adversarially "
+            f"trained model, {assoc.attacked} correctly classified of the first {n} test "
+            f"images; Spearman ρ(D, success)={assoc.spearman:.3f}, AUROC={assoc.auroc:.3f}")
+    lines = header + [f"attack: {settings.describe()} on {attacked_checkpoint}, first "
+                      f"{n} test images, eps={eps:g}",
+                      extractor_line(extractor_checkpoint, extractor_digest),
+                      f"spearman(D, success)={assoc.spearman:.4f} (p={assoc.p_value:.2g}); "
+                      f"AUROC(D -> success)={assoc.auroc:.4f}"]
+    paths = write(stem, rows, title, note, xlabel(k, p), lines)
+    save_json(stem + ".json", {
+        "kind": "distance", "dataset": dataset, "extractor": extractor,
+        "figure": figure, "header": lines, "eps": eps, "n": n,
+        "attacked": assoc.attacked, "successes": assoc.successes,
+        "spearman": assoc.spearman, "p_value": assoc.p_value, "auroc": assoc.auroc})
+    return paths

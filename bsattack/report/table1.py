@@ -1,8 +1,7 @@
 """Table 1 of the paper: average K-L divergence between training and test set (Eq. 3), attack
 success on the (untransformed) test set and test accuracy per data set, next to the paper's
-values (on the authors' models), as Markdown and CSV."""
-from bsattack.outputs import save_text
-from bsattack.datasets import get_spec
+values (on the authors' models), as Markdown, CSV and a JSON summary."""
+from bsattack.outputs import save_json, save_text
 from bsattack.report.csvfile import write_csv
 
 COLUMNS = ["dataset", "avg_kl", "kl_classes_converged", "success_pct", "attacked", "attack",
@@ -11,12 +10,12 @@ TITLES = ["data", "avg K-L", "grid converged", "success %", "attacked", "attack"
           "paper avg K-L", "paper success %", "paper accuracy %", "checkpoint"]
 
 
-def row(dataset, class_results, attack_summary, accuracy, checkpoint):
-    """One row from the per-class :class:`ClassKL` list, a ``BlindspotResult.summary()`` at
-    α=1, β=0 and the natural accuracy on the whole test set."""
-    kl, success, acc = get_spec(dataset).paper.table1
+def row(spec, class_results, attack_summary, accuracy, checkpoint):
+    """One row of the data set ``spec`` from the per-class :class:`ClassKL` list, a
+    ``BlindspotResult.summary()`` at α=1, β=0 and the natural accuracy on the whole test set."""
+    kl, success, acc = spec.paper.table1
     converged = sum(r.kl.converged for r in class_results)
-    return {"dataset": dataset,
+    return {"dataset": spec.name,
             "avg_kl": round(sum(r.kl.value for r in class_results) / len(class_results), 4),
             "kl_classes_converged": f"{converged}/{len(class_results)}",
             "success_pct": round(100 * attack_summary["success_eps"], 2),
@@ -40,3 +39,23 @@ def write(stem, rows, header):
     write_csv(stem + ".csv", rows, COLUMNS, header)
     save_text(stem + ".md", markdown(rows, header))
     return stem + ".md", stem + ".csv"
+
+
+def write_row(stem, row_, class_results, attack_summary, settings, tsne, perplexity, seed,
+              per_class, grid, header):
+    """The Table 1 row of one data set as ``stem``.md and .csv, under ``header`` and the K-L,
+    attack and per-class lines, and ``stem``.json; returns the MD and CSV paths."""
+    lines = header + [f"K-L: t-SNE ({tsne}, perplexity {perplexity:g}, seed {seed}) of "
+                      f"{'all' if per_class is None else f'at most {per_class}'} train/test "
+                      f"points per class, KDE Scott, {grid}x{grid} grid",
+                      f"attack: {settings.describe()}",
+                      "per-class K-L: " + ", ".join(f"{r.label}:{r.kl.value:.4f}"
+                                                    for r in class_results)]
+    paths = write(stem, [row_], lines)
+    save_json(stem + ".json", {
+        "kind": "table1", "dataset": row_["dataset"], "header": lines, "row": row_,
+        "attacked": attack_summary["attacked"],
+        "successes": int(round(attack_summary["success_eps"] * attack_summary["attacked"]))
+        if attack_summary["attacked"] else 0,
+        "per_class_kl": {str(r.label): r.kl.value for r in class_results}})
+    return paths
