@@ -35,12 +35,19 @@ class Examples:
     adversarial: np.ndarray   # [n, ...] in [0, 1], native layout
     grad_evals: np.ndarray    # [n] gradient evaluations per image (a worst case: its members'
                               # and its own); UNCOUNTED where an old cache entry lacks them
+    forward_evals: np.ndarray = None   # [n] forward-only evaluations per image (Square's
+                                       # queries); zeros where a cache entry lacks them
 
     @property
     def evals_per_image(self):
         """Mean evaluations per image, or NaN when any image is uncounted."""
         counted = self.grad_evals != UNCOUNTED
         return float(self.grad_evals.mean()) if counted.all() else float("nan")
+
+    @property
+    def forward_per_image(self):
+        """Mean forward evaluations per image."""
+        return float(self.forward_evals.mean()) if len(self.forward_evals) else 0.0
 
 
 def with_challenge_defaults(settings, dataset, given=()):
@@ -106,7 +113,7 @@ def _examples(settings, spec, checkpoint, split, n, store, executor, progress):
     ones computed on ``executor`` and cached.  The worst case takes its full members'
     examples from their own chunks (computed first when missing); the cache is checked
     writable before any of them runs when a chunk is missing."""
-    chunks, evals, missing = {}, {}, []
+    chunks, evals, forwards, missing = {}, {}, {}, []
     for start in range(0, n, CHUNK):
         stop = min(start + CHUNK, n)
         rows = slice(start, stop)
@@ -117,6 +124,8 @@ def _examples(settings, spec, checkpoint, split, n, store, executor, progress):
             chunks[start] = np.asarray(cached["adversarial"], np.float32)
             evals[start] = np.asarray(cached.get("grad_evals", np.full(stop - start, UNCOUNTED)),
                                       np.int64)
+            forwards[start] = np.asarray(cached.get("forward_evals", np.zeros(stop - start)),
+                                         np.int64)
             if progress is not None:
                 progress(stop - start)
         else:
@@ -137,6 +146,8 @@ def _examples(settings, spec, checkpoint, split, n, store, executor, progress):
         start, stop, name, key = missing[index]
         store.put(name, result, key)
         chunks[start], evals[start] = result["adversarial"], result["grad_evals"]
+        forwards[start] = np.asarray(result.get("forward_evals", np.zeros(stop - start)),
+                                     np.int64)
         if progress is not None:
             progress(stop - start)
     executor.run((job(start, stop) for start, stop, _, _ in missing), done)
@@ -144,7 +155,10 @@ def _examples(settings, spec, checkpoint, split, n, store, executor, progress):
     parts = [own] + [m.grad_evals for m in members.values()]
     total = np.where(np.any([p == UNCOUNTED for p in parts], axis=0), UNCOUNTED,
                      np.sum(parts, axis=0))
-    return Examples(np.concatenate([chunks[start] for start in sorted(chunks)]), total)
+    forward = np.sum([np.concatenate([forwards[start] for start in sorted(forwards)])]
+                     + [m.forward_evals for m in members.values()], axis=0)
+    return Examples(np.concatenate([chunks[start] for start in sorted(chunks)]), total,
+                    forward)
 
 
 def _attack_chunk(model, payload):
@@ -160,8 +174,11 @@ def _attack_chunk(model, payload):
                           for name, adv01 in payload["members"].items()}
     result = registry.build(model, settings).run(x, labels, [eps], payload["ids"], **extra)
     inside = np.clip(result.adversarial, x - eps, x + eps)
-    return {"adversarial": np.clip(to_01(inside), 0, 1).reshape(x01.shape).astype(np.float32),
-            "grad_evals": result.grad_evals.astype(np.int64)}
+    arrays = {"adversarial": np.clip(to_01(inside), 0, 1).reshape(x01.shape).astype(np.float32),
+              "grad_evals": result.grad_evals.astype(np.int64)}
+    if settings.uses_forward_queries:     # the other attacks' entries keep their arrays
+        arrays["forward_evals"] = result.forward_evals.astype(np.int64)
+    return arrays
 
 
 def _as_result(model, adv01, x, labels, eps, name):

@@ -67,6 +67,13 @@ class BlindspotResult:
     members: dict = None           # the worst case's full members' results, by attack name
                                    # ({} for a single attack)
     precision: str = "fp32"        # the attack's gradient oracle (predictions are float32)
+    forward_evals: np.ndarray = None   # forward-only evaluations spent per image (a
+                                       # score-based attack's queries; zeros for the others)
+    new_forward_evals: int = 0     # forward-only evaluations of the attacks run now
+
+    def __post_init__(self):
+        if self.forward_evals is None:
+            self.forward_evals = np.zeros(len(self.label), np.int64)
 
     @property
     def attack(self):
@@ -113,17 +120,28 @@ class BlindspotResult:
                 "grad_evals_per_attacked": (float(self.grad_evals.sum()) / attacked
                                             if attacked else float("nan")),
                 "checkpoint": self.checkpoint, "settings": self.settings.key(),
-                "precision": self.precision}
+                "precision": self.precision, **self._forward_summary(attacked)}
+
+    def _forward_summary(self, attacked):
+        """The forward evaluations per attacked image, for an attack that makes forward
+        queries (the others' summaries stay as they were)."""
+        if not self.settings.uses_forward_queries:
+            return {}
+        return {"forward_evals_per_attacked": (float(self.forward_evals.sum()) / attacked
+                                               if attacked else float("nan"))}
 
     def records(self):
-        """One dict per image (for CSV / JSON)."""
+        """One dict per image (for CSV / JSON); ``forward_evals`` only for an attack that
+        makes forward queries."""
+        forward = self.settings.uses_forward_queries
         return [{"index": int(i), "label": int(y), "prediction": int(p), "correct": bool(p == y),
                  "adv_prediction": int(a), "linf": (float(d) if np.isfinite(d) else None),
                  "found_by": str(f), "success_eps": bool(s1), "success_alpha_eps": bool(s2),
-                 "grad_evals": int(g)}
-                for i, y, p, a, d, f, s1, s2, g in zip(
+                 "grad_evals": int(g), **({"forward_evals": int(q)} if forward else {})}
+                for i, y, p, a, d, f, s1, s2, g, q in zip(
                     self.index, self.label, self.prediction, self.adv_prediction, self.linf,
-                    self.found_by, self.success_eps, self.success_alpha_eps, self.grad_evals)]
+                    self.found_by, self.success_eps, self.success_alpha_eps, self.grad_evals,
+                    self.forward_evals)]
 
 
 def _thresholds(transform, eps):
@@ -241,7 +259,7 @@ class _Plan:
                 self.parts[start] = cached
             else:
                 self.missing.append((start, stop, name, key))
-        self.seconds, self.spent, self.rate = 0.0, 0, float("nan")
+        self.seconds, self.spent, self.spent_forward, self.rate = 0.0, 0, 0, float("nan")
 
     def job(self, start, stop):
         rows = slice(start, stop)
@@ -256,6 +274,8 @@ class _Plan:
         rows = slice(start, stop)
         self.spent += int(part["grad_evals"].sum()) - sum(
             int(r.grad_evals[rows].sum()) for r in self.known.values())
+        self.spent_forward += int(_forward_evals(part).sum()) - sum(
+            int(r.forward_evals[rows].sum()) for r in self.known.values())
         self.seconds += seconds
         if self.store:
             self.store.put(name, part, key)
@@ -267,7 +287,9 @@ class _Plan:
 
     def result(self):
         parts = self.parts
-        merged = {k: np.concatenate([parts[s][k] for s in sorted(parts)]) for k in parts[0]}
+        merged = {k: np.concatenate([parts[s][k] for s in sorted(parts)]) for k in parts[0]
+                  if k != "forward_evals"}
+        forward = np.concatenate([_forward_evals(parts[s]) for s in sorted(parts)])
         found_by = np.array([self.names[i] if i >= 0 else "" for i in merged["found_by"]],
                             object)
         known = self.known.values()
@@ -279,7 +301,15 @@ class _Plan:
             transformed=self.x, grad_evals=merged["grad_evals"],
             seconds=self.seconds + sum(r.seconds for r in known),
             new_grad_evals=self.spent + sum(r.new_grad_evals for r in known),
-            raw_rate=self.rate, members=self.known, precision=self.precision)
+            raw_rate=self.rate, members=self.known, precision=self.precision,
+            forward_evals=forward,
+            new_forward_evals=self.spent_forward + sum(r.new_forward_evals for r in known))
+
+
+def _forward_evals(part):
+    """A chunk's forward evaluations per image (zeros in a chunk of an attack without forward
+    queries, or cached before they were recorded)."""
+    return np.asarray(part.get("forward_evals", np.zeros(len(part["linf"]))), np.int64)
 
 
 def _execute(plans, executor, echo, progress_for, on_result):
@@ -322,7 +352,8 @@ def _rows_result(result, rows, limits):
                     np.inf)[attacked]
     return AttackResult(result.adversarial[rows][attacked].astype(np.float32), linf,
                         result.grad_evals[rows][attacked].astype(np.int64), tuple(limits),
-                        np.where(np.isfinite(linf), result.attack, "").astype(object))
+                        np.where(np.isfinite(linf), result.attack, "").astype(object),
+                        result.forward_evals[rows][attacked].astype(np.int64))
 
 
 def _run_chunk(model, payload):
@@ -336,18 +367,22 @@ def _run_chunk(model, payload):
     adversarial, linf = x.copy(), np.full(len(x), np.inf)
     adv_prediction = np.full(len(x), -1, np.int64)
     found_by = np.full(len(x), -1, np.int64)
-    evals = np.zeros(len(x), np.int64)
+    evals, forward = np.zeros(len(x), np.int64), np.zeros(len(x), np.int64)
     if correct.any():
         attack = registry.build(model, payload["settings"])
         args = (x[correct], labels[correct], payload["limits"], ids[correct])
         result = attack.run(*args, known=known) if known else attack.run(*args)
         adversarial[correct], evals[correct] = result.adversarial, result.grad_evals
+        forward[correct] = result.forward_evals
         linf[correct] = np.where(result.found, np.abs(result.adversarial - x[correct]).max(1),
                                  np.inf)
         found_by[correct] = [names.index(f) if f else -1 for f in result.found_by]
         adv_prediction[correct] = model.verified_predict(result.adversarial)
-    return {"prediction": prediction, "adv_prediction": adv_prediction, "linf": linf,
+    part = {"prediction": prediction, "adv_prediction": adv_prediction, "linf": linf,
             "found_by": found_by, "adversarial": adversarial, "grad_evals": evals}
+    if payload["settings"].uses_forward_queries:    # the other attacks' chunks keep their arrays
+        part["forward_evals"] = forward
+    return part
 
 
 def _gradient_rate(model, payload):

@@ -11,11 +11,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bsattack import challenge, challenge_attack, models
 from bsattack.display import display_path
-from madry_models import checkpoint as ckpt
 
+# the networks and the challenge code (TensorFlow) are imported where used, so that the row
+# names load without them (every --help lists them)
 LEADERBOARDS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "leaderboards.json")
+ROWS = {          # row name -> the attack options that make it
+    "pgd": {"attack": "pgd", "pgd_loss": "xent"},
+    "pgd-cw": {"attack": "pgd", "pgd_loss": "cw"},
+    "cw": {"attack": "cw"},
+    "apgd": {"attack": "apgd", "apgd_loss": "ce"},
+    "apgd-dlr": {"attack": "apgd", "apgd_loss": "dlr"},
+    "apgd-t": {"attack": "apgd-t"},
+    "square": {"attack": "square"},
+    "autoattack": {"attack": "autoattack"},
+    "worst": {"attack": "worst"},
+}
 
 
 def published(dataset, path=LEADERBOARDS_PATH):
@@ -32,6 +43,8 @@ class Row:
     accuracy: float      # in [0, 1]
     largest_linf: float  # in file units
     evals_per_image: float = 0.0   # gradient evaluations per image (NaN: not recorded)
+    forward_per_image: float = None   # forward-only evaluations per image (None: the attack
+                                      # makes no forward queries)
 
 
 def project_rows(dataset, checkpoint, split, n, attacks, echo, progress_for, cache_dir=None,
@@ -40,6 +53,7 @@ def project_rows(dataset, checkpoint, split, n, attacks, echo, progress_for, cac
     on the first ``n`` test images; the attacks' chunks run on ``executor`` (default: this
     process).  ``progress_for(length, label)`` returns a progress bar (a context manager with
     ``update(k)``)."""
+    from bsattack import challenge, challenge_attack, models
     rules = challenge.challenge_for(dataset)
     clean_file, labels = challenge.clean_test_images(split, dataset, n)
     natural = models.predict(dataset, checkpoint, split.test_x[:n], rules.batch_size)
@@ -55,8 +69,12 @@ def project_rows(dataset, checkpoint, split, n, attacks, echo, progress_for, cac
         predictions = models.predict(dataset, checkpoint, adv, rules.batch_size)
         rows.append(Row(f"{name}: {settings.describe()}",
                         float(np.mean(predictions == labels)), largest,
-                        examples.evals_per_image))
-        echo(f"{name}: {100 * rows[-1].accuracy:.2f}% ({_evals(rows[-1])} evaluations per image)")
+                        examples.evals_per_image,
+                        examples.forward_per_image if settings.uses_forward_queries else None))
+        forward = ("" if rows[-1].forward_per_image is None
+                   else f", {_forward(rows[-1])} forward evaluations")
+        echo(f"{name}: {100 * rows[-1].accuracy:.2f}% ({_evals(rows[-1])} gradient evaluations"
+             f"{forward} per image)")
     return rows
 
 
@@ -65,24 +83,39 @@ def save_summary(path, dataset, checkpoint, n, rows, command):
     from bsattack.outputs import save_json
     save_json(path, {"kind": "leaderboard", "dataset": dataset, "header": [f"command: {command}"],
                      "checkpoint": display_path(checkpoint), "n": n,
-                     "rows": [{"attack": r.attack, "correct": int(round(r.accuracy * n)),
-                               "accuracy": r.accuracy, "largest_linf": r.largest_linf,
-                               "evals_per_image": r.evals_per_image} for r in rows]})
+                     "rows": [_summary_row(r, n) for r in rows]})
+
+
+def _summary_row(row, n):
+    summary = {"attack": row.attack, "correct": int(round(row.accuracy * n)),
+               "accuracy": row.accuracy, "largest_linf": row.largest_linf,
+               "evals_per_image": row.evals_per_image}
+    if row.forward_per_image is not None:
+        summary["forward_evals_per_image"] = row.forward_per_image
+    return summary
 
 
 def _evals(row):
     return "not recorded" if np.isnan(row.evals_per_image) else f"{row.evals_per_image:,.1f}"
 
 
+def _forward(row):
+    return "—" if row.forward_per_image is None else f"{row.forward_per_image:,.1f}"
+
+
 def _checkpoint_label(checkpoint):
+    from madry_models import checkpoint as ckpt
     prefix = display_path(ckpt.resolve_prefix(checkpoint))
     return f"{prefix} (sha256 {ckpt.content_hash(checkpoint)[:12]}…)"
 
 
 def render(dataset, checkpoint, n, rows, command=None):
-    """Markdown: the project's rows, then the published white-box and black-box boards as
-    published, with sources (kept apart: the project's rows may measure another network)."""
+    """Markdown: the project's rows (a column of forward evaluations when an attack makes
+    forward queries), then the published white-box and black-box boards as published, with
+    sources (kept apart: the project's rows may measure another network)."""
+    from bsattack import challenge
     boards = published(dataset)
+    forward = any(r.forward_per_image is not None for r in rows)
     eps = challenge.challenge_for(dataset).eps
     lines = [f"# {dataset} challenge leaderboard and this project's attacks", ""]
     if command:
@@ -92,10 +125,11 @@ def render(dataset, checkpoint, n, rows, command=None):
               f"with the challenge's validity checks. The published rows are accuracies of the "
               f"challenge's secret model on all 10,000 test images: unless that checkpoint is "
               f"the official secret model, the two sets of rows measure different networks.", "",
-              "| attack (this project) | accuracy | largest L∞ | gradient evaluations per image |",
-              "| --- | --- | --- | --- |"]
+              "| attack (this project) | accuracy | largest L∞ | gradient evaluations per image |"
+              + (" forward evaluations per image |" if forward else ""),
+              "| --- | --- | --- | --- |" + (" --- |" if forward else "")]
     lines += [f"| {r.attack} | {100 * r.accuracy:.2f}% | {r.largest_linf:.4f} | {_evals(r)} |"
-              for r in rows]
+              + (f" {_forward(r)} |" if forward else "") for r in rows]
     if boards is None:
         lines += ["", f"No published leaderboard exists for {dataset}."]
         return "\n".join(lines) + "\n"

@@ -141,7 +141,7 @@ def test_published_boards_are_consistent():
 
 @pytest.mark.parametrize("args,message", [
     (["--rows", "pgd,fgsm"],
-     "Error: unknown leaderboard rows fgsm (known: pgd, pgd-cw, cw, apgd, apgd-dlr, apgd-t, worst)"),
+     "Error: unknown leaderboard rows fgsm (known: pgd, pgd-cw, cw, apgd, apgd-dlr, apgd-t, square, autoattack, worst)"),
     (["--rows", "pgd-cw", "--pgd-loss", "xent"], "Error: row pgd-cw sets --pgd-loss cw"),
     (["--rows", "pgd", "--pgd-steps", "nan"], "Error: Invalid value for '--pgd-steps'"),
 ])

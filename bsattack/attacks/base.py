@@ -8,9 +8,10 @@ and thresholds (ε, α·ε) in the same units.  An attack is a class built as
 image's result never depends on the batch, chunk or process it was attacked in.
 
 Two families share the multi-threshold logic written here once:
-- fixed-budget attacks (PGD, APGD, FGSM) implement ``attack_at(x, labels, eps, ids,
-  restart) -> (adversarial, fooled, grad_evals)``; :class:`FixedBudgetAttack` runs them at
-  the smallest threshold first and, for the images not fooled there, at the next one;
+- fixed-budget attacks (PGD, APGD, FGSM, Square) implement ``attack_at(x, labels, eps, ids,
+  restart) -> (adversarial, fooled, evaluations)`` (gradient evaluations, or forward ones for
+  a score-based attack: its ``evaluation`` names which); :class:`FixedBudgetAttack` runs them
+  at the smallest threshold first and, for the images not fooled there, at the next one;
 - minimal-distance attacks (C&W L∞) implement ``run_once(x, labels, thresholds, ids,
   restart)`` and decide every threshold in one run.
 :func:`run_with_restarts` is the one restart wrapper: restart r reruns the attack (random
@@ -29,12 +30,18 @@ LINF_TOLERANCE = 1e-6
 @dataclass
 class AttackResult:
     """Per image: the best example (the input when none found), its L∞ to the input (inf when
-    none found), success at each threshold and the gradient evaluations spent."""
+    none found), success at each threshold, the gradient evaluations and the forward-only
+    evaluations (queries of a score-based attack; zeros when not given) spent."""
     adversarial: np.ndarray      # [N, d] in the model's units
     linf: np.ndarray             # [N]
     grad_evals: np.ndarray       # [N] int64: forward+backward passes of one image
     thresholds: tuple = ()
     found_by: np.ndarray = field(default=None)   # [N] name of the attack that found it ('' none)
+    forward_evals: np.ndarray = field(default=None)   # [N] int64: forward passes alone
+
+    def __post_init__(self):
+        if self.forward_evals is None:
+            self.forward_evals = np.zeros(len(self.linf), np.int64)
 
     @property
     def found(self):
@@ -57,12 +64,13 @@ class AttackResult:
 
     def improve(self, rows, other):
         """Take ``other``'s example for ``rows`` (indices into self) where it is a success of
-        smaller L∞; add its evaluations."""
+        smaller L∞; add its evaluations (gradient and forward)."""
         better = other.linf < self.linf[rows]
         self.adversarial[rows[better]] = other.adversarial[better]
         self.linf[rows[better]] = other.linf[better]
         self.found_by[rows[better]] = other.found_by[better]
         self.grad_evals[rows] += other.grad_evals
+        self.forward_evals[rows] += other.forward_evals
 
 
 class Settings:
@@ -70,9 +78,20 @@ class Settings:
     cache key); the batch size does not (rows are independent).  ``version`` counts changes of
     the algorithm behind the same settings: from 2 on it enters the key (version 1, the
     original algorithm, keeps the key it always had), so a changed algorithm never reads an
-    older one's cached results."""
+    older one's cached results.  ``uses_forward_queries``: whether the attack spends forward
+    evaluations (its records then carry them); ``members``: the attacks it runs (a plain
+    attack is its own one member)."""
     name = ""
     version = 1
+    uses_forward_queries = False
+
+    @property
+    def members(self):
+        return (self,)
+
+    def map_members(self, change):
+        """These settings with ``change(settings) -> settings`` applied to every member."""
+        return change(self)
 
     def key(self):
         key = asdict(self)
@@ -124,7 +143,9 @@ class RestartedAttack:
 
 
 class FixedBudgetAttack(RestartedAttack):
-    """Multi-threshold runs of an attack that works at one L∞ budget at a time."""
+    """Multi-threshold runs of an attack that works at one L∞ budget at a time; the
+    evaluations ``attack_at`` returns add to the result's ``evaluation`` field."""
+    evaluation = "grad_evals"
 
     def _run_once(self, x, labels, thresholds, ids, restart):
         """Smallest threshold first; an image fooled at t is decided for every larger one."""
@@ -135,7 +156,7 @@ class FixedBudgetAttack(RestartedAttack):
                 break
             adversarial, fooled, evals = self.attack_at(x[todo], labels[todo], eps, ids[todo],
                                                         restart)
-            result.grad_evals[todo] += evals
+            getattr(result, self.evaluation)[todo] += evals
             hit = todo[fooled]
             result.adversarial[hit] = adversarial[fooled]
             result.linf[hit] = np.abs(adversarial[fooled] - x[hit]).max(axis=1)

@@ -10,7 +10,9 @@ itself reads (x + 0.5) · pixel_scale, which the adapter applies).  Both answer:
   in li_attack.py), 'dlr' (Croce & Hein's −(z_y − max_{j≠y} z_j) / (z_π1 − z_π3 + 1e-12)), or
   an attack's own loss: an object with a ``name`` and ``tensor(tf, logits, labels, targets)``
   (its ops are built on first use; ``targets`` is one int64 per row);
-- ``logits(x)`` / ``predict(x)``: forward passes only.
+- ``logits(x)`` / ``predict(x)``: forward passes only;
+- ``image_shape``: (height, width, channels) of a flat row (channels last), for attacks that
+  work on pixel windows (Square).
 Attacks that run as one TF graph (the reference C&W) add their ops with :meth:`Model.add_ops`.
 """
 import time
@@ -19,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from bsattack.attacks.base import batches
+from bsattack.errors import BsattackError
 
 tf1 = tf.compat.v1
 LOSSES = ("xent", "margin", "dlr")
@@ -42,20 +45,25 @@ def loss_tensor(logits, labels, loss):
 
 class LogitsModel:
     """``logits_fn`` (a function of a [N, dim] float32 tensor, building ops in ``session``'s
-    graph, e.g. your model's call) on inputs within ``bounds`` = (low, high)."""
+    graph, e.g. your model's call) on inputs within ``bounds`` = (low, high), each row an
+    image of ``image_shape`` (height, width, channels; default one row of ``dim`` pixels)."""
 
-    def __init__(self, logits_fn, dim, bounds, session=None):
+    def __init__(self, logits_fn, dim, bounds, session=None, image_shape=None):
         if session is None:
             from bsattack.models import new_session
             session = new_session(tf1.Graph())
         with session.graph.as_default():
             x = tf1.placeholder(tf.float32, [None, int(dim)], name="attack_x")
-            self._setup(session, x, logits_fn(x), bounds)
+            self._setup(session, x, logits_fn(x), bounds, image_shape=image_shape)
 
-    def _setup(self, session, x, logits, bounds, offset=0.0):
+    def _setup(self, session, x, logits, bounds, offset=0.0, image_shape=None):
         """Oracle ops on input placeholder ``x`` (fed with attack-unit images + ``offset``)."""
         self.sess, self.x, self.logits_tensor, self.offset = session, x, logits, offset
         self.dim, self.bounds = int(x.shape[1]), (float(bounds[0]), float(bounds[1]))
+        self.image_shape = tuple(int(d) for d in image_shape or (1, self.dim, 1))
+        if int(np.prod(self.image_shape)) != self.dim:
+            raise BsattackError(f"image shape {self.image_shape} does not hold {self.dim} "
+                                f"inputs")
         self.labels = tf1.placeholder(tf.int64, [None], name="attack_labels")
         self.targets = tf1.placeholder(tf.int64, [None], name="attack_targets")
         self._ops = {}
@@ -117,10 +125,12 @@ class Model(LogitsModel):
 
     def __init__(self, dataset, checkpoint, precision="fp32"):
         from bsattack.attacks.network import AttackSession
+        from bsattack.datasets import get_spec
         self.dataset, self.precision = dataset, precision
         self.net = AttackSession(dataset, checkpoint, precision)
         with self.net.graph.as_default():
-            self._setup(None, self.net.x01, self.net.model.logits, (-SHIFT, SHIFT), SHIFT)
+            self._setup(None, self.net.x01, self.net.model.logits, (-SHIFT, SHIFT), SHIFT,
+                        get_spec(dataset).image_shape)
         self.sess = self.net.start()
         self._float32 = None if precision == "fp32" else Model(dataset, checkpoint, "fp32")
 

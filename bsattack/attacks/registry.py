@@ -10,9 +10,11 @@ from dataclasses import dataclass
 
 from bsattack.attacks.apgd import APGD, APGDSettings
 from bsattack.attacks.apgd_targeted import APGDTargeted, APGDTSettings
+from bsattack.attacks.autoattack import AutoAttack, AutoAttackSettings
 from bsattack.attacks.cw import CarliniLinf, CWSettings
 from bsattack.attacks.fgsm import FGSM, FGSMSettings
 from bsattack.attacks.pgd import LinfPGD, PGDSettings
+from bsattack.attacks.square import Square, SquareSettings
 from bsattack.attacks.worst import WorstCase, WorstSettings
 from bsattack.errors import BsattackError
 
@@ -31,6 +33,8 @@ ENTRIES = (
     Entry("apgd", APGDSettings, APGD, "Croce & Hein's Auto-PGD"),
     Entry("apgd-t", APGDTSettings, APGDTargeted, "AutoAttack's targeted Auto-PGD (DLR)"),
     Entry("fgsm", FGSMSettings, FGSM, "Goodfellow's one-step FGSM"),
+    Entry("square", SquareSettings, Square, "Andriushchenko et al.'s Square (forward passes only)"),
+    Entry("autoattack", AutoAttackSettings, AutoAttack, "AutoAttack's standard cascade without FAB-T"),
     Entry("worst", WorstSettings, WorstCase, "per image the best of C&W, PGD, then APGD-CE and APGD-T"),
 )
 ATTACKS = {entry.name: entry for entry in ENTRIES}

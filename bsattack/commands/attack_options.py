@@ -5,7 +5,7 @@ the field's ``metadata['option']``), typed from the field (int >= 1, finite floa
 a choice, a comma-separated list), with the field's ``help``; ``batch_size`` and ``seed``
 are shared by all attacks; fields with ``metadata['cli'] = False`` stay at their defaults.
 An option is None unless given, so :func:`settings_from_options` knows what the user set and
-refuses an option of an attack that is not the one chosen (nor a member of the worst case).
+refuses an option of an attack that is not the one chosen (nor one of its members).
 """
 import dataclasses
 
@@ -91,19 +91,14 @@ def _override(settings, options, shared):
 
 def settings_from_options(options):
     """The chosen attack's settings from a command's keyword arguments (the options added by
-    :func:`attack_options`); an attack made of members (it has ``full`` and ``cascade``)
-    keeps its own members' settings, with the options the command line gave for them."""
+    :func:`attack_options`); an attack made of members keeps its own members' settings,
+    with the options the command line gave for them."""
     attack = options["attack"]
     shared = {k: options[k] for k in SHARED if options.get(k) is not None}
     settings = registry.get(attack).settings()
-    if hasattr(settings, "members"):
-        members = {s.name for s in settings.members}
-        settings = dataclasses.replace(
-            settings, full=tuple(_override(s, options, shared) for s in settings.full),
-            cascade=tuple(_override(s, options, shared) for s in settings.cascade), **shared)
-    else:
-        members = {attack}
-        settings = _override(settings, options, shared)
+    members = {s.name for s in settings.members}
+    settings = dataclasses.replace(
+        settings.map_members(lambda s: _override(s, options, shared)), **shared)
     for name in registry.ATTACKS:
         if name in members:
             continue

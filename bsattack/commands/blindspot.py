@@ -29,15 +29,21 @@ def _run_options(command):
 
 
 def _evaluations_line(results):
-    """What the attacks run now cost: evaluations, attack time (summed over workers) and the
-    network's raw rate.  A worst case's result includes its members' costs."""
+    """What the attacks run now cost: evaluations (forward-only ones beside the gradient ones
+    when there are any), attack time (summed over workers) and the network's raw rate.  A
+    composite's result includes its members' costs."""
     spent = sum(r.new_grad_evals for r in results)
+    forward = sum(r.new_forward_evals for r in results)
     seconds = sum(r.seconds for r in results)
     rates = [r.raw_rate for r in results if r.new_grad_evals]
-    if not spent:
+    if not spent and not forward:
         return "all results came from the cache (no gradient evaluations now)"
-    return (f"{spent:,} gradient evaluations in {seconds:.0f} s ({spent / seconds:,.0f}/s; the "
-            f"network's raw forward+backward rate here: {min(rates):,.0f}-{max(rates):,.0f}/s)")
+    queries = f" and {forward:,} forward evaluations" if forward else ""
+    if not spent:
+        return f"0 gradient evaluations{queries} in {seconds:.0f} s"
+    return (f"{spent:,} gradient evaluations{queries} in {seconds:.0f} s ({spent / seconds:,.0f}/s"
+            f"{' gradient evaluations' if forward else ''}; the network's raw forward+backward "
+            f"rate here: {min(rates):,.0f}-{max(rates):,.0f}/s)")
 
 
 @click.command()

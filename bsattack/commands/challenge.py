@@ -9,6 +9,7 @@ from bsattack.commands.common import command_line, progressbar
 from bsattack.commands.attack_options import (attack_option_names, attack_options,
                                               settings_from_options)
 from bsattack.errors import BsattackError
+from bsattack.leaderboard import ROWS as LEADERBOARD_ROWS
 from bsattack.commands.options import (checkpoint_option, data_dir_option, dataset_option,
                                       executor_from_options, executor_options, get_spec,
                                       out_option, resolve_checkpoint, validation_size_option)
@@ -35,15 +36,6 @@ def evaluate(dataset, checkpoint, attack_file, data_dir, n, pred_out, validation
                        data_dir, validation_size, n, echo=click.echo)
 
 
-LEADERBOARD_ROWS = {          # row name -> the attack options that make it
-    "pgd": {"attack": "pgd", "pgd_loss": "xent"},
-    "pgd-cw": {"attack": "pgd", "pgd_loss": "cw"},
-    "cw": {"attack": "cw"},
-    "apgd": {"attack": "apgd", "apgd_loss": "ce"},
-    "apgd-dlr": {"attack": "apgd", "apgd_loss": "dlr"},
-    "apgd-t": {"attack": "apgd-t"},
-    "worst": {"attack": "worst"},
-}
 PGD_FIELDS = {"pgd_steps": "steps", "pgd_step_size": "step_size"}
 
 
@@ -84,9 +76,11 @@ def attack(dataset, checkpoint, data_dir, validation_size, cache_dir, workers, r
                                    cache_dir=cache_dir, executor=executor, echo=click.echo,
                                    progress=progressbar)
     click.echo(f"wrote {out}: {settings.describe()}; shape {written.shape}, largest L∞ "
-               f"{written.largest:.4f}, {written.evals_per_image:,.1f} gradient evaluations per "
-               f"image; accuracy of {path} on it: {100 * written.accuracy:.2f}% (score it with "
-               f"'python cli.py evaluate --dataset {spec.name} --checkpoint {path} "
+               f"{written.largest:.4f}, {written.evals_per_image:,.1f} gradient evaluations"
+               + (f" and {written.forward_per_image:,.1f} forward evaluations"
+                  if written.forward_per_image else "")
+               + f" per image; accuracy of {path} on it: {100 * written.accuracy:.2f}% (score "
+               f"it with 'python cli.py evaluate --dataset {spec.name} --checkpoint {path} "
                f"--attack-file {out}')")
 
 
@@ -102,8 +96,8 @@ def attack(dataset, checkpoint, data_dir, validation_size, cache_dir, workers, r
 @out_option(None, "Also write the markdown table to this file.")
 def leaderboard(dataset, checkpoint, data_dir, validation_size, cache_dir, workers, ray_address,
                 rows, n, out, **options):
-    """Run PGD (cross-entropy and CW margin), C&W L∞, APGD and their worst case on CHECKPOINT
-    and print their accuracies next to the published challenge leaderboards."""
+    """Run PGD, C&W L∞, APGD, Square, AutoAttack or the worst case on CHECKPOINT and print
+    their accuracies next to the published challenge leaderboards."""
     from bsattack import challenge, data
     from bsattack import leaderboard as board
     from bsattack.outputs import check_writable_file
@@ -143,7 +137,6 @@ def _only_own(options):
     """The options that apply to the row's attack (the others are the other rows')."""
     from bsattack.attacks import registry
     attack = options["attack"]
-    members = ({s.name for s in registry.get("worst").settings().members}
-               if attack == "worst" else {attack})
+    members = {s.name for s in registry.get(attack).settings().members}
     own = set(attack_option_names(sorted(members)))
     return {k: (v if k in own else None) for k, v in options.items()} | {"attack": attack}

@@ -14,11 +14,13 @@ from bsattack.progress import silent
 @dataclass(frozen=True)
 class AttackFile:
     """What `attack` wrote: the file's shape, its largest L∞ (file units), the gradient
-    evaluations per image and the checkpoint's accuracy on the adversarial examples."""
+    evaluations per image, the checkpoint's accuracy on the adversarial examples and the
+    forward-only evaluations per image (0 for an attack without forward queries)."""
     shape: tuple
     largest: float
     evals_per_image: float
     accuracy: float
+    forward_per_image: float = 0.0
 
 
 def attack(settings, spec, checkpoint, out, data_dir=None, validation_size=data.MADRY_VALIDATION_SIZE, n=None,
@@ -39,7 +41,7 @@ def attack(settings, spec, checkpoint, out, data_dir=None, validation_size=data.
     challenge.save_atomic(out, file_values)
     predictions = models.predict(spec.name, checkpoint, adv, spec.challenge.batch_size)
     return AttackFile(file_values.shape, largest, examples.evals_per_image,
-                      float(np.mean(predictions == labels)))
+                      float(np.mean(predictions == labels)), examples.forward_per_image)
 
 
 def evaluate(spec, checkpoint, attack_file, pred_out, data_dir=None, validation_size=data.MADRY_VALIDATION_SIZE,
