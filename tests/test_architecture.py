@@ -1,8 +1,11 @@
 """The layering rules of ARCHITECTURE.md, checked on the source (ast; nothing imported):
 no import cycle between bsattack modules; Click only in the command layer; madry_models
-depends on nothing in bsattack; command modules do not import each other."""
+depends on nothing in bsattack; command modules do not import each other; the library never
+imports pipelines, report or commands; commands import only pipelines, report, the shared
+command modules and errors; nothing imports bench/."""
 import ast
 import os
+import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # modules outside commands/ allowed to import Click: the CLI entry (the group cli.py runs)
@@ -166,3 +169,37 @@ def test_nothing_imports_bench():
                                 **modules("tests")}.items()
                  if any(n == "bench" or n.startswith("bench.") for n in imported(p, m))}
     assert offenders == set()
+
+
+# library modules command modules still import directly (each to move behind a pipeline or
+# the shared options); a new one fails the test below
+COMMAND_LIBRARY_IMPORTS_ALLOWED = {
+    "bsattack.commands.basic": {"bsattack.data", "bsattack.models"},
+    "bsattack.commands.blindspot": {"bsattack.data", "bsattack.datasets", "bsattack.outputs",
+                                    "bsattack.paths", "bsattack.shifts"},
+    "bsattack.commands.challenge": {"bsattack.attacks", "bsattack.attacks.registry",
+                                    "bsattack.challenge", "bsattack.data", "bsattack.outputs"},
+    "bsattack.commands.distance": {"bsattack.distance", "bsattack.divergence"},
+    "bsattack.commands.fetching": {"bsattack.data", "bsattack.datasets", "bsattack.manifest",
+                                   "bsattack.paths"},
+    "bsattack.commands.reproduce": {"bsattack.datasets", "bsattack.outputs", "bsattack.paths"},
+}
+PACKAGES = {"bsattack", "bsattack.pipelines", "bsattack.report", "bsattack.commands"}
+
+
+def test_commands_import_only_pipelines_report_shared_modules_and_errors():
+    """A command parses options, calls a pipeline and prints: no library module (but errors),
+    no third-party package but Click."""
+    found, edges = {}, graph()
+    for m, p in modules("bsattack").items():
+        if not m.startswith("bsattack.commands.") or m in SHARED_COMMAND_MODULES:
+            continue
+        names = imported(p, m)
+        library = {n for n in edges[m] if n not in PACKAGES | SHARED_COMMAND_MODULES
+                   and n != "bsattack.errors" and _layer(n) == "library"}
+        outside = {n.split(".")[0] for n in names} - set(sys.stdlib_module_names) - {
+            "click", "bsattack"}
+        bad = (library - COMMAND_LIBRARY_IMPORTS_ALLOWED.get(m, set())) | outside
+        if bad:
+            found[m] = sorted(bad)
+    assert found == {}
