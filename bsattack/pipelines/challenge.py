@@ -23,8 +23,9 @@ class AttackFile:
     forward_per_image: float = 0.0
 
 
-def attack(settings, spec, checkpoint, out, data_dir=None, validation_size=data.MADRY_VALIDATION_SIZE, n=None,
-           cache_dir=None, executor=None, echo=print, progress=silent):
+def attack(settings, spec, checkpoint, out, data_dir=None,
+           validation_size=data.MADRY_VALIDATION_SIZE, n=None, cache_dir=None, executor=None,
+           echo=print, progress=silent):
     """Adversarial examples of ``settings`` for the first ``n`` (None: all) test images, in the
     challenge's file units and layout, checked against the clean images and saved to ``out``."""
     check_writable_file(out, "--out")
@@ -44,8 +45,8 @@ def attack(settings, spec, checkpoint, out, data_dir=None, validation_size=data.
                       float(np.mean(predictions == labels)), examples.forward_per_image)
 
 
-def evaluate(spec, checkpoint, attack_file, pred_out, data_dir=None, validation_size=data.MADRY_VALIDATION_SIZE,
-             n=None, echo=print):
+def evaluate(spec, checkpoint, attack_file, pred_out, data_dir=None,
+             validation_size=data.MADRY_VALIDATION_SIZE, n=None, echo=print):
     """run_attack.py on ``attack_file`` against the first ``n`` (None: the challenge's 10,000)
     test images: its checks, the accuracy (printed through ``echo``), the predictions saved to
     ``pred_out``.  Returns the accuracy in [0, 1]."""
