@@ -1,18 +1,20 @@
-"""The adversarial user's run: hostile options, output locations, archives, crafted files,
-checkpoints, data folders and caches, each case through the command line (``cli.main`` under
-Click's test runner, in this process) in a sandbox folder of its own.  Prints the table and
-writes it to ``--out`` (results/reliability.md).
+"""The adversarial user's cases: hostile options, output locations, archives, crafted files,
+checkpoints, data folders, caches and run-time conditions, each through the command line
+(``cli.main`` under Click's test runner, in this process) in a sandbox folder of its own.
+``tests/test_reliability_cli.py`` runs every case; ``bench/reliability.py`` runs them and
+writes results/reliability.md.
 
 A case is handled cleanly when the command refuses it with one ``Error:`` line (exit 1, or 2
 for a usage error) that names the reason (the option under test, "cannot write", ...) and no
 traceback, or, for a damaged cache, announces the rebuild, exits 0 and gives the same result
-as a fresh run.  Data lost counts the cases that changed or removed
-a file that existed before (other than a cache announced as rebuilt) or left a partial or
-temporary file behind.  Fixture data and the fixture checkpoint (tests/fixtures) keep it short;
-archives are served from 127.0.0.1 with the extraction limit lowered to 1 MiB.
-
-    python bench/reliability.py [--out results/reliability.md] [--category NAME]
+as a fresh run, or, for a case expected to succeed, exits 0 and passes its check.  Data lost
+counts the cases that changed or removed a file that existed before (other than a cache
+announced as rebuilt) or left a partial or temporary file behind.  Fixture data and the
+fixture checkpoint (tests/fixtures) keep it short; archives are served from 127.0.0.1 with the
+extraction limit lowered to 1 MiB.
 """
+import contextlib
+import errno
 import functools
 import hashlib
 import http.server
@@ -20,22 +22,23 @@ import io
 import os
 import pickle
 import shutil
+import socket
 import sys
 import tarfile
 import tempfile
 import threading
 import zipfile
-from collections import Counter, defaultdict
 from dataclasses import dataclass
+from unittest import mock
 
-import click
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
 
 import cli  # noqa: E402
-from bsattack import fetch, manifest  # noqa: E402
+from bsattack import fetch, manifest, outputs  # noqa: E402
 
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 CHECKPOINT = os.path.join(FIXTURES, "checkpoints", "mnist_small")
@@ -53,14 +56,32 @@ class Case:
     setup: object                 # sandbox -> command-line arguments
     rebuild: bool = False         # a damaged cache: expect a notice, exit 0, fresh results
     expect: str = ""              # the refusal must say this (e.g. name the option)
+    succeed: object = None        # (sandbox, output) -> bool: the command must exit 0 and pass this
+    patch: object = None          # () -> context manager in force during the command
+
+    @property
+    def expectation(self):
+        if self.rebuild:
+            return "exit 0, rebuild announced, same results as a fresh run"
+        if self.succeed is not None:
+            return "exit 0, " + (self.succeed.__doc__ or "its check passes").strip()
+        return "one Error: line" + (f" naming {self.expect!r}" if self.expect else "")
+
+
+@dataclass
+class Outcome:
+    clean: bool                   # met the expectation
+    lost: bool                    # a file changed or removed, or something left behind
+    exit_code: int
+    what: str                     # the one line (the error, or the last line printed)
 
 
 CASES = []
 
 
-def case(category, name, rebuild=False, expect=""):
+def case(category, name, rebuild=False, expect="", succeed=None, patch=None):
     def register(setup):
-        CASES.append(Case(category, name, setup, rebuild, expect))
+        CASES.append(Case(category, name, setup, rebuild, expect, succeed, patch))
         return setup
     return register
 
@@ -390,7 +411,8 @@ def _fresh_cache():
 
 def _embeddings(folder):
     import h5py
-    (name,) = [n for n in os.listdir(folder) if n.startswith("embed-")]
+    (name,) = [os.path.relpath(os.path.join(d, n), folder) for d, _, files in os.walk(folder)
+               for n in files if n.endswith(".h5")]
     with h5py.File(os.path.join(folder, name), "r") as handle:
         return name, {g: handle[g]["embedding"][()] for g in ("train", "test")}
 
@@ -431,6 +453,121 @@ for _name, _damage, _rebuild in (
     case(CACHES, _name, rebuild=_rebuild)(lambda box, d=_damage: _damaged_cache(box, d))
 
 
+# --- run-time conditions --------------------------------------------------------------------------
+RUNTIME = "caches, checkpoint indexes, workers and the file system at run time"
+_BLINDSPOT = ["blindspot", "--attack", "pgd", "--pgd-steps", "2", "--checkpoint", CHECKPOINT,
+              *COMMON, "--batch-size", "20"]
+
+
+def _cached_blindspot(box):
+    """A blind-spot cache of the first 20 images in ``box``/cache; its file."""
+    result = _invoke(_BLINDSPOT + ["--n", "20", "--cache-dir", os.path.join(box, "cache"),
+                                   "--out", os.path.join(box, "first")], box)
+    assert result.exit_code == 0, result.output
+    folder = os.path.join(box, "cache", "blindspot")
+    (name,) = [n for n in os.listdir(folder) if n.endswith(".h5")]
+    return os.path.join(folder, name)
+
+
+def _lock_is_a_folder(box):
+    path = _cached_blindspot(box)
+    os.remove(path + ".lock")
+    os.mkdir(path + ".lock")
+    return _BLINDSPOT + ["--n", "40", "--cache-dir", os.path.join(box, "cache"),
+                         "--out", os.path.join(box, "out")]
+
+
+case(RUNTIME, "blindspot, the cache's lock is a folder (refused before the attack)",
+     expect="--cache-dir")(_lock_is_a_folder)
+
+
+def _full_disk():
+    real = os.write
+
+    def write(fd, data):
+        if len(data) == outputs.PROBE_BYTES:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, data)
+    return mock.patch.object(outputs.os, "write", write)
+
+
+case(RUNTIME, "blindspot on a full disk (the start-up probe)", expect="no space left",
+     patch=_full_disk)(lambda box: _BLINDSPOT + ["--n", "20", "--out", os.path.join(box, "out"),
+                                                 "--cache-dir", os.path.join(box, "cache")])
+
+
+def _other_batch_size(box):
+    _cached_blindspot(box)                                     # at --batch-size 20
+    return _BLINDSPOT[:-2] + ["--batch-size", "7", "--n", "20", "--out", os.path.join(box, "out"),
+                              "--cache-dir", os.path.join(box, "cache")]
+
+
+def _attacked_again(box, output):
+    """the attack runs again (the batch-20 cache is not served to batch 7)"""
+    return "image-gradients/s" in output
+
+
+case(RUNTIME, "blindspot --batch-size 7 on a cache made at --batch-size 20",
+     succeed=_attacked_again)(_other_batch_size)
+
+
+def _one_header_line(box, output):
+    """every CSV's command line stays one comment line"""
+    folder = os.path.join(box, "a\nb")
+    lines = [line for d, _, files in os.walk(folder) for n in files if n.endswith(".csv")
+             for line in open(os.path.join(d, n)).read().splitlines()]
+    return bool(lines) and all(line.startswith("#") for line in lines if "--n" in line)
+
+
+case(RUNTIME, "blindspot --out with a line break in the folder name",
+     succeed=_one_header_line)(
+    lambda box: _BLINDSPOT + ["--n", "20", "--cache-dir", os.path.join(box, "cache"),
+                              "--out", os.path.join(box, "a\nb")])
+
+
+def _closed_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+case(RUNTIME, "blindspot --ray-address of a closed port (fails within seconds)",
+     expect="cannot reach the Ray cluster")(
+    lambda box: _BLINDSPOT + ["--n", "20", "--cache-dir", os.path.join(box, "cache"),
+                              "--out", os.path.join(box, "out"),
+                              "--ray-address", f"127.0.0.1:{_closed_port()}"])
+case(RUNTIME, "blindspot --workers 1000", expect="--workers 1000")(
+    lambda box: _BLINDSPOT + ["--n", "20", "--cache-dir", os.path.join(box, "cache"),
+                              "--out", os.path.join(box, "out"), "--workers", "1000"])
+
+
+def _fifo_attack_file(box):
+    path = os.path.join(box, "attack.npy")
+    os.mkfifo(path)
+    return ["evaluate", "--checkpoint", CHECKPOINT, *COMMON, "--n", str(N),
+            "--attack-file", path]
+
+
+case(RUNTIME, "evaluate --attack-file a FIFO (refused at once)",
+     expect="not a regular file")(_fifo_attack_file)
+
+
+def _foreign_index(box):
+    mine, other = os.path.join(box, "mine"), os.path.join(box, "other")
+    shutil.copytree(CHECKPOINT, mine)
+    shutil.copytree(os.path.join(FIXTURES, "checkpoints", "fashion_small"), other)
+    for name in os.listdir(mine):
+        if name.startswith("checkpoint-300"):
+            os.remove(os.path.join(mine, name))
+    with open(os.path.join(mine, "checkpoint"), "w") as handle:
+        handle.write(f'model_checkpoint_path: "{os.path.join(other, "checkpoint-300")}"\n')
+    return ["accuracy", "--checkpoint", mine, *COMMON]
+
+
+case(RUNTIME, "accuracy, the folder's index names another folder's checkpoint",
+     expect="outside")(_foreign_index)
+
+
 # --- running --------------------------------------------------------------------------------------
 def _invoke(args, cwd):
     from click.testing import CliRunner
@@ -455,6 +592,8 @@ def _snapshot(root):
     for folder, _, files in os.walk(root):
         for name in files:
             path = os.path.join(folder, name)
+            if not os.path.isfile(path):          # a FIFO would block the reader
+                continue
             with open(path, "rb") as handle:
                 found[os.path.relpath(path, root)] = hashlib.sha256(handle.read()).hexdigest()
     return found
@@ -466,13 +605,15 @@ def _left_behind(root):
 
 
 def run_case(item, box):
-    """(handled cleanly, data lost, one-line summary of what happened)."""
+    """Run ``item`` in the sandbox folder ``box``: its :class:`Outcome`."""
     args = item.setup(box)
     before = _snapshot(box)
-    result = _invoke(args, box)
+    with (item.patch() if item.patch else contextlib.nullcontext()):
+        result = _invoke(args, box)
     output = result.output.strip()
     crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
     errors = [line for line in output.splitlines() if line.startswith("Error:")]
+    changed_ok = set()
     if item.rebuild:
         _, (name, reference) = _fresh_cache()
         _, got = _embeddings(os.path.join(box, "cache"))
@@ -480,70 +621,18 @@ def run_case(item, box):
         clean = (not crashed and result.exit_code == 0 and same
                  and ("rebuilding" in output or "recomputing" in output))
         changed_ok = {os.path.join("cache", name)}
+    elif item.succeed is not None:
+        clean = not crashed and result.exit_code == 0 and bool(item.succeed(box, output))
+        changed_ok = set(_snapshot(box))          # a successful run may rewrite its outputs
     else:
         clean = (not crashed and result.exit_code in (1, 2) and len(errors) == 1
                  and output.splitlines()[-1] == errors[0] and item.expect in errors[0]
                  and "No such option" not in errors[0])     # else the case is out of date
-        changed_ok = set()
     after = _snapshot(box)
     lost = [p for p, digest in before.items() if after.get(p) != digest and p not in changed_ok]
     lost += _left_behind(box) + _left_behind(os.path.dirname(box))
     lost += ["/tmp/bsattack-evil"] if os.path.exists("/tmp/bsattack-evil") else []
     what = (f"traceback: {type(result.exception).__name__}: {result.exception}" if crashed
             else errors[0] if errors else output.splitlines()[-1] if output else "(no output)")
-    return clean, bool(lost), what.replace(os.path.dirname(box), "<sandbox>")[:160]
-
-
-def _preamble():
-    import datetime
-    import subprocess
-    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip() or "unknown"
-    return ("# Reliability: the adversarial user's cases\n\n"
-            f"Made by `python bench/reliability.py --out results/reliability.md` at commit "
-            f"`{commit}`, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}; "
-            "every number below comes from that run.  " + " ".join(
-                line.strip() for line in __doc__.split("\n\n")[1].splitlines()) + "\n\n")
-
-
-@click.command()
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="Write the table (Markdown) here too.")
-@click.option("--category", default=None, help="Run only the cases of this category.")
-@click.option("--verbose", is_flag=True, help="Print every case's outcome.")
-def main(out, category, verbose):
-    """Run every case and print the table of categories, cases, clean handling, data lost."""
-    fetch.MAX_EXTRACTED_BYTES = 1 << 20
-    totals, clean, lost, failures = Counter(), Counter(), Counter(), defaultdict(list)
-    with tempfile.TemporaryDirectory(prefix="bsattack-reliability-") as work:
-        for i, item in enumerate(c for c in CASES if category in (None, c.category)):
-            box = os.path.join(work, f"case{i:03d}", "box")
-            os.makedirs(box)
-            ok, lost_data, what = run_case(item, box)
-            totals[item.category] += 1
-            clean[item.category] += ok
-            lost[item.category] += lost_data
-            if not ok or lost_data:
-                failures[item.category].append(f"{item.name}: {what}")
-            if verbose or not ok or lost_data:
-                click.echo(f"[{'ok' if ok else 'NOT CLEAN'}{', DATA LOST' if lost_data else ''}] "
-                           f"{item.category} / {item.name}: {what}", err=True)
-    lines = ["| category | cases | handled cleanly | not clean | data lost |",
-             "|---|---:|---:|---:|---:|"]
-    for name in totals:
-        lines.append(f"| {name} | {totals[name]} | {clean[name]} | "
-                     f"{totals[name] - clean[name]} | {lost[name]} |")
-    lines.append(f"| **all** | {sum(totals.values())} | {sum(clean.values())} | "
-                 f"{sum(totals.values()) - sum(clean.values())} | {sum(lost.values())} |")
-    for name, items in failures.items():
-        lines += ["", f"Not clean in '{name}':", ""] + [f"- {f}" for f in items]
-    text = "\n".join(lines) + "\n"
-    click.echo(text)
-    if out:
-        from bsattack.outputs import save_text
-        save_text(out, _preamble() + text)
-    cleanup()
-
-
-if __name__ == "__main__":
-    main()
+    what = what.replace(os.path.dirname(box), "<sandbox>").replace("\n", " ")[:300]
+    return Outcome(clean, bool(lost), result.exit_code, what)

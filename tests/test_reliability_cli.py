@@ -1,14 +1,9 @@
-"""Every case of bench/reliability.py (hostile options, output locations, archives, crafted
-files, damaged checkpoints, data folders and caches) through the command line: handled
-cleanly and no data lost.  Slow (about a minute): run with -m slow."""
-import os
-import sys
-
+"""Every case of tests/hostile_cases.py (hostile options, output locations, archives, crafted
+files, damaged checkpoints, data folders, caches, run-time conditions) through the command
+line: its expectation met and no data lost.  Slow: run with -m slow."""
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "bench"))
-import reliability  # noqa: E402
+import hostile_cases as reliability
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +25,6 @@ def served_files_removed():
 def test_case_is_handled_cleanly_and_loses_nothing(item, tmp_path):
     box = tmp_path / "box"
     box.mkdir()
-    clean, lost, what = reliability.run_case(item, str(box))
-    assert not lost, what
-    assert clean, what
+    outcome = reliability.run_case(item, str(box))
+    assert not outcome.lost, outcome.what
+    assert outcome.clean, outcome.what
