@@ -75,7 +75,8 @@ class AttackResult:
 
 class Settings:
     """Base of every attack's settings dataclass: ``key()`` is what decides its results (the
-    cache key); the batch size does not (rows are independent).  ``version`` counts changes of
+    cache key) except the batch size, which the caches add themselves when it is not the
+    default (float32 batched convolutions round differently per batch).  ``version`` counts changes of
     the algorithm behind the same settings: from 2 on it enters the key (version 1, the
     original algorithm, keeps the key it always had), so a changed algorithm never reads an
     older one's cached results.  ``uses_forward_queries``: whether the attack spends forward
