@@ -68,15 +68,17 @@ def with_challenge_defaults(settings, dataset, given=()):
     return fix(settings)
 
 
-def group_key(settings):
-    """What decides a chunk's examples: the settings' key, and the batch size when it is not
-    the default (:func:`bsattack.experiment.batch_key`: the keys of default runs unchanged)."""
-    return {**settings.key(), **batch_key(settings)}
+def group_key(settings, precision="fp32"):
+    """What decides a chunk's examples: the settings' key, the batch size when it is not
+    the default (:func:`bsattack.experiment.batch_key`) and the oracle's precision when it is
+    not fp32 (the keys of default runs unchanged)."""
+    return {**settings.key(), **batch_key(settings),
+            **({"precision": precision} if precision != "fp32" else {})}
 
 
-def label(settings):
-    """A short name of ``settings`` for cache groups and progress bars."""
-    return f"{settings.name}-{digest(group_key(settings))[:12]}"
+def label(settings, precision="fp32"):
+    """A short name of ``settings`` (at ``precision``) for cache groups and progress bars."""
+    return f"{settings.name}-{digest(group_key(settings, precision))[:12]}"
 
 
 def cache_path(dataset, checkpoint_hash, fingerprint, cache_dir=None):
@@ -85,13 +87,14 @@ def cache_path(dataset, checkpoint_hash, fingerprint, cache_dir=None):
 
 
 def adversarial_examples(settings, dataset, checkpoint, split, n=None, cache_dir=None,
-                         echo=print, progress=None, executor=None):
+                         echo=print, progress=None, executor=None, precision="fp32"):
     """:class:`Examples`: [n, ...] adversarial examples in [0, 1] (native layout) for the first
     ``n`` test images of ``split`` under ``settings`` (any registry attack), and the gradient
     evaluations spent on each; computed in chunks of
     :data:`CHUNK` by ``executor`` (:mod:`bsattack.parallel`; default: this process), each
     cached by this driver as soon as it arrives, so an interrupted run resumes.
-    ``progress(k)`` counts images."""
+    ``progress(k)`` counts images; ``precision``: the attack's gradient oracle ('fp32' or
+    'bf16'; the examples are the attack's, every accuracy of them is float32's)."""
     spec = get_spec(dataset)
     n = len(split.test_x) if n is None else n
     if n > len(split.test_x):
@@ -102,13 +105,14 @@ def adversarial_examples(settings, dataset, checkpoint, split, n=None, cache_dir
     owned = executor is None
     executor = executor or LocalExecutor()
     try:
-        return _examples(settings, spec, checkpoint, split, n, store, executor, progress)
+        return _examples(settings, spec, checkpoint, split, n, store, executor, progress,
+                         precision)
     finally:
         if owned:
             executor.close()
 
 
-def _examples(settings, spec, checkpoint, split, n, store, executor, progress):
+def _examples(settings, spec, checkpoint, split, n, store, executor, progress, precision):
     """The :class:`Examples` of the first ``n`` test images: cached chunks read, the missing
     ones computed on ``executor`` and cached.  The worst case takes its full members'
     examples from their own chunks (computed first when missing); the cache is checked
@@ -117,8 +121,8 @@ def _examples(settings, spec, checkpoint, split, n, store, executor, progress):
     for start in range(0, n, CHUNK):
         stop = min(start + CHUNK, n)
         rows = slice(start, stop)
-        key = {**group_key(settings), "start": start, "stop": stop}
-        name = f"{label(settings)}/{start:05d}-{stop:05d}"
+        key = {**group_key(settings, precision), "start": start, "stop": stop}
+        name = f"{label(settings, precision)}/{start:05d}-{stop:05d}"
         cached = store.get(name, key, {"adversarial": split.test_x[rows].shape})
         if cached is not None:
             chunks[start] = np.asarray(cached["adversarial"], np.float32)
@@ -132,7 +136,8 @@ def _examples(settings, spec, checkpoint, split, n, store, executor, progress):
             missing.append((start, stop, name, key))
     if missing:
         store.check_writable()
-    members = {m.name: _examples(m, spec, checkpoint, split, n, store, executor, None)
+    members = {m.name: _examples(m, spec, checkpoint, split, n, store, executor, None,
+                                 precision)
                for m in getattr(settings, "full", ())}
 
     def job(start, stop):
@@ -140,7 +145,7 @@ def _examples(settings, spec, checkpoint, split, n, store, executor, progress):
         return Job(spec.name, checkpoint, _attack_chunk, {
             "settings": settings, "x01": split.test_x[rows], "labels": split.test_y[rows],
             "ids": np.arange(start, stop), "eps": spec.eps,
-            "members": {name: m.adversarial[rows] for name, m in members.items()}})
+            "members": {name: m.adversarial[rows] for name, m in members.items()}}, precision)
 
     def done(index, result, seconds):
         start, stop, name, key = missing[index]

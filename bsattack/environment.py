@@ -88,12 +88,12 @@ def checkpoint_entry(path):
     return {"checkpoint": display_path(resolve_prefix(path)), "sha256": content_hash(path)}
 
 
-def raw_rate(dataset, checkpoint, split, batch_size=500):
-    """The network's image-gradients per second (forward+backward, cross-entropy) on the first
-    ``batch_size`` test images."""
+def raw_rate(dataset, checkpoint, split, batch_size=500, precision="fp32"):
+    """The network's image-gradients per second (forward+backward, cross-entropy, in
+    ``precision``) on the first ``batch_size`` test images."""
     from bsattack.attacks.model import Model
     from bsattack.transforms import to_pm
-    model = Model(dataset, checkpoint)
+    model = Model(dataset, checkpoint, precision)
     try:
         x = to_pm(split.test_x[:batch_size]).reshape(min(batch_size, len(split.test_x)), -1)
         return float(model.gradient_rate(x, split.test_y[:batch_size], repeats=3))

@@ -48,10 +48,11 @@ class Row:
 
 
 def project_rows(dataset, checkpoint, split, n, attacks, echo, progress_for, cache_dir=None,
-                 executor=None):
+                 executor=None, precision="fp32"):
     """Natural accuracy, then the accuracy under each of ``attacks`` ([(row name, settings)])
     on the first ``n`` test images; the attacks' chunks run on ``executor`` (default: this
-    process).  ``progress_for(length, label)`` returns a progress bar (a context manager with
+    process), their gradient oracle in ``precision``, every accuracy by the float32 network.
+    ``progress_for(length, label)`` returns a progress bar (a context manager with
     ``update(k)``)."""
     from bsattack import challenge, challenge_attack, models
     rules = challenge.challenge_for(dataset)
@@ -62,7 +63,7 @@ def project_rows(dataset, checkpoint, split, n, attacks, echo, progress_for, cac
         with progress_for(n, name) as bar:
             examples = challenge_attack.adversarial_examples(
                 settings, dataset, checkpoint, split, n, cache_dir=cache_dir, echo=echo,
-                progress=bar.update, executor=executor)
+                progress=bar.update, executor=executor, precision=precision)
         adv = examples.adversarial
         largest = challenge.check_attack(challenge_attack.to_file_units(dataset, adv),
                                          clean_file, dataset)
@@ -78,10 +79,12 @@ def project_rows(dataset, checkpoint, split, n, attacks, echo, progress_for, cac
     return rows
 
 
-def save_summary(path, dataset, checkpoint, n, rows, command):
+def save_summary(path, dataset, checkpoint, n, rows, command, precision="fp32"):
     """The rows as JSON (accuracy as correct images of ``n``), for the report."""
     from bsattack.outputs import save_json
-    save_json(path, {"kind": "leaderboard", "dataset": dataset, "header": [f"command: {command}"],
+    from bsattack.precision import header
+    save_json(path, {"kind": "leaderboard", "dataset": dataset,
+                     "header": [f"command: {command}"] + header(precision),
                      "checkpoint": display_path(checkpoint), "n": n,
                      "rows": [_summary_row(r, n) for r in rows]})
 
@@ -109,17 +112,21 @@ def _checkpoint_label(checkpoint):
     return f"{prefix} (sha256 {ckpt.content_hash(checkpoint)[:12]}…)"
 
 
-def render(dataset, checkpoint, n, rows, command=None):
+def render(dataset, checkpoint, n, rows, command=None, precision="fp32"):
     """Markdown: the project's rows (a column of forward evaluations when an attack makes
-    forward queries), then the published white-box and black-box boards as published, with
-    sources (kept apart: the project's rows may measure another network)."""
+    forward queries; their precision when not fp32), then the published white-box and
+    black-box boards as published, with sources (kept apart: the project's rows may measure
+    another network)."""
     from bsattack import challenge
+    from bsattack.precision import header
     boards = published(dataset)
     forward = any(r.forward_per_image is not None for r in rows)
     eps = challenge.challenge_for(dataset).eps
     lines = [f"# {dataset} challenge leaderboard and this project's attacks", ""]
     if command:
         lines += [f"Command: `{command}`", ""]
+    for line in header(precision):
+        lines += [f"{line.capitalize()}.", ""]
     lines += [f"**This project's rows come from checkpoint {_checkpoint_label(checkpoint)}**, "
               f"evaluated on the first {n} {dataset} test images at L∞ ε = {eps:g} (file units), "
               f"with the challenge's validity checks. The published rows are accuracies of the "

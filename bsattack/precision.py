@@ -7,6 +7,8 @@ accumulation and the rest in float32), on a GPU its own mixed precision
 with AVX512-BF16 or AMX-BF16, a GPU of compute capability 8.0 or more) and ``fp32`` elsewhere.
 Whatever the oracle's precision, results are float32 facts: the experiment classifies every
 stored example with a float32 copy of the network (:meth:`bsattack.attacks.model.Model.verified_predict`).
+A float32 run's files are as they were before precisions existed; a run in another precision
+says so in its headers (:func:`header`).
 """
 from bsattack.errors import BsattackError
 
@@ -51,6 +53,16 @@ def resolve(precision):
     if native:
         return "bf16", f"CPU with {', '.join(native)}"
     return "fp32", "no native bfloat16 on this CPU"
+
+
+def stated(precision):
+    """How results state ``precision``: the gradients' arithmetic, and float32 predictions."""
+    return f"gradients in {precision}, predictions in fp32"
+
+
+def header(precision):
+    """The header lines a results file adds for ``precision``: none for fp32, else one."""
+    return [] if precision == DEFAULT else [f"precision: {stated(precision)}"]
 
 
 def configure(config, precision):

@@ -10,10 +10,10 @@ from bsattack.commands.attack_options import (attack_option_names, attack_option
                                                settings_from_options)
 from bsattack.commands.common import header_lines, progressbar
 from bsattack.commands.options import (RESULTS_DIR, FiniteFloat, attacked_n_option,
-                                       cache_dir_option, checkpoint_option, data_dir_option,
-                                       executor_from_options, executor_options, get_spec,
-                                       paper_dataset_option, resolve_checkpoint,
-                                       validation_size_option)
+                                       cache_dir_option, checkpoint_option, chosen_precision,
+                                       data_dir_option, executor_from_options, executor_options,
+                                       get_spec, paper_dataset_option, precision_option,
+                                       resolve_checkpoint, validation_size_option)
 
 OUT_DEFAULT = os.path.join(RESULTS_DIR, "beyond")
 out_option = click.option("--out", type=click.Path(file_okay=False), default=OUT_DEFAULT,
@@ -71,10 +71,13 @@ ATTACK_KEYS = tuple(attack_option_names())
 
 
 def experiment_options(with_checkpoint=True):
-    """Data set, attack budget, checkpoint, data and output options of every command here."""
+    """Data set, attack budget and precision, checkpoint, data and output options of every
+    command here."""
     def apply(command):
         decorators = [paper_dataset_option(), attacked_n_option(), cache_dir_option,
-                      attack_options(default_attack="pgd")]
+                      attack_options(default_attack="pgd"),
+                      precision_option("Every accuracy and prediction in the results is "
+                                       "float32's, and so are detectability's embeddings.")]
         decorators += [checkpoint_option] if with_checkpoint else []
         decorators += [data_dir_option, validation_size_option, out_option]
         for decorator in reversed(decorators):
@@ -84,12 +87,13 @@ def experiment_options(with_checkpoint=True):
 
 
 def _prepare(opts):
-    """(data set spec, attack settings, resolved checkpoint or None) from the shared options."""
+    """(data set spec, attack settings, resolved checkpoint or None, precision) from the
+    shared options."""
     spec = get_spec(opts["dataset"])
     settings = settings_from_options({k: opts[k] for k in ATTACK_KEYS})
     path = (resolve_checkpoint(spec.name, opts["checkpoint"]) if "checkpoint" in opts
             else None)
-    return spec, settings, path
+    return spec, settings, path, chosen_precision(opts["precision"], click.echo)
 
 
 def _common(opts):
@@ -107,14 +111,14 @@ def blindspot_map_command(**o):
     from bsattack.pipelines import beyond
     points = _points(o["alpha_min"], o["alpha_steps"], o["beta_steps"], o["alphas"],
                      o["beta_fractions"])
-    spec, settings, path = _prepare(o)
+    spec, settings, path, precision = _prepare(o)
     n = o["n"]
     click.echo(f"{len(points)} grid points × first {n} test images ({o['attack']})")
-    header = header_lines(path, n, settings) + [f"grid: {len(points)} (α, β) points"]
+    header = header_lines(path, n, settings, precision) + [f"grid: {len(points)} (α, β) points"]
     with executor_from_options(o["workers"], o["ray_address"]) as executor:
         written = beyond.blindspot_map(spec, path, points, n, o["attack"], settings,
                                        header=header, echo=click.echo, executor=executor,
-                                       **_common(o))
+                                       precision=precision, **_common(o))
     click.echo(f"wrote {', '.join(written)}")
 
 
@@ -126,11 +130,13 @@ def shifts_command(**o):
     """Accuracy and success at ε under other natural shifts (gamma, blur, translation,
     rotation, inversion) and the paper's (α, β) points; which are blind spots."""
     from bsattack.pipelines import beyond
-    spec, settings, path = _prepare(o)
+    spec, settings, path, precision = _prepare(o)
     with executor_from_options(o["workers"], o["ray_address"]) as executor:
         stem = beyond.shifts(spec, path, o["shift_specs"], o["n"], o["attack"], settings,
-                             o["accuracy_n"], header=header_lines(path, o["n"], settings),
-                             echo=click.echo, executor=executor, **_common(o))
+                             o["accuracy_n"],
+                             header=header_lines(path, o["n"], settings, precision),
+                             echo=click.echo, executor=executor, precision=precision,
+                             **_common(o))
     click.echo(f"wrote {stem}.md/.csv")
 
 
@@ -149,13 +155,14 @@ def detectability_command(**o):
     """AUROC of the Eq. 2 distance (adversarial and natural h) as a detector of each shift,
     next to the shift's rise in attack success (the paper's Figure 5, as numbers)."""
     from bsattack.pipelines import beyond
-    spec, settings, path = _prepare(o)
+    spec, settings, path, precision = _prepare(o)
     extractors = {"adv": resolve_checkpoint(spec.name, o["adv_extractor"] or o["checkpoint"]),
                   "nat": resolve_checkpoint(spec.name, o["nat_extractor"], natural=True)}
     stem = beyond.detectability(spec, path, extractors, o["shift_specs"], o["n"], o["attack"],
                                 settings, o["accuracy_n"], o["n_detect"], o["k"],
-                                header=header_lines(path, o["n"], settings), echo=click.echo,
-                                progress=progressbar, **_common(o))
+                                header=header_lines(path, o["n"], settings, precision),
+                                echo=click.echo, progress=progressbar, precision=precision,
+                                **_common(o))
     click.echo(f"wrote {stem}.md/.csv")
 
 
@@ -185,11 +192,12 @@ def countermeasure_command(**o):
     from bsattack.pipelines import beyond
     points = _points(o["alpha_min"], o["alpha_steps"], o["beta_steps"], o["alphas"],
                      o["beta_fractions"])
-    spec, settings, _ = _prepare(o)
+    spec, settings, _, precision = _prepare(o)
     models_ = [(name, given, resolve_checkpoint(spec.name, given))
                for name, given in o["model_specs"]]
     stem = beyond.countermeasure(spec, models_, points, o["shift_specs"], o["n"], o["attack"],
                                  settings, o["accuracy_n"],
-                                 header_for=lambda path: header_lines(path, o["n"], settings),
-                                 echo=click.echo, **_common(o))
+                                 header_for=lambda path: header_lines(path, o["n"], settings,
+                                                                      precision),
+                                 echo=click.echo, precision=precision, **_common(o))
     click.echo(f"wrote {stem}.md/.csv")

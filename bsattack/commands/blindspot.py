@@ -23,7 +23,7 @@ def _run_options(command):
             click.option("--cache-dir", type=click.Path(file_okay=False), default=CACHE_DIR,
                          show_default=True, help="Per-image results (resumable)."),
             checkpoint_option, data_dir_option, validation_size_option, executor_options,
-            precision_option]):
+            precision_option()]):
         command = option(command)
     return attack_options(command)
 

@@ -10,9 +10,10 @@ from bsattack.commands.attack_options import (attack_option_names, attack_option
                                               settings_from_options)
 from bsattack.errors import BsattackError
 from bsattack.leaderboard import ROWS as LEADERBOARD_ROWS
-from bsattack.commands.options import (checkpoint_option, data_dir_option, dataset_option,
-                                      executor_from_options, executor_options, get_spec,
-                                      out_option, resolve_checkpoint, validation_size_option)
+from bsattack.commands.options import (checkpoint_option, chosen_precision, data_dir_option,
+                                      dataset_option, executor_from_options, executor_options,
+                                      get_spec, out_option, precision_option,
+                                      resolve_checkpoint, validation_size_option)
 
 
 @click.command()
@@ -44,7 +45,8 @@ def _common(command):
                             validation_size_option,
                             click.option("--cache-dir", type=click.Path(file_okay=False),
                                          default=None, help="Cached chunks (resumable) "
-                                         "[default: the project's cache/].")]):
+                                         "[default: the project's cache/]."),
+                            precision_option("Every accuracy is the float32 network's.")]):
         command = option(command)
     return executor_options(command)
 
@@ -63,19 +65,21 @@ def _settings(dataset, options):
 @click.option("--n", "n", type=click.IntRange(min=1), default=None,
               help="Attack the first N test images [default: all, as the challenge wants].")
 @out_option("attack.npy", "The challenge-format .npy file to write.")
-def attack(dataset, checkpoint, data_dir, validation_size, cache_dir, workers, ray_address, n,
-           out, **options):
+def attack(dataset, checkpoint, data_dir, validation_size, cache_dir, precision, workers,
+           ray_address, n, out, **options):
     """Attack the whole test set and write a challenge-format file ([0, 1] for MNIST, [0, 255]
     for CIFAR10); chunks are cached, so an interrupted run resumes."""
     from bsattack.pipelines import challenge
     spec = get_spec(dataset)
     settings = _settings(spec.name, options)
     path = resolve_checkpoint(spec.name, checkpoint)
+    precision = chosen_precision(precision, click.echo)
     with executor_from_options(workers, ray_address) as executor:
         written = challenge.attack(settings, spec, path, out, data_dir, validation_size, n,
                                    cache_dir=cache_dir, executor=executor, echo=click.echo,
-                                   progress=progressbar)
-    click.echo(f"wrote {out}: {settings.describe()}; shape {written.shape}, largest L∞ "
+                                   progress=progressbar, precision=precision)
+    stated = "" if precision == "fp32" else f" (gradients in {precision})"
+    click.echo(f"wrote {out}: {settings.describe()}{stated}; shape {written.shape}, largest L∞ "
                f"{written.largest:.4f}, {written.evals_per_image:,.1f} gradient evaluations"
                + (f" and {written.forward_per_image:,.1f} forward evaluations"
                   if written.forward_per_image else "")
@@ -94,8 +98,8 @@ def attack(dataset, checkpoint, data_dir, validation_size, cache_dir, workers, r
 @click.option("--n", "n", type=click.IntRange(min=1), default=None,
               help="Use the first N test images [default: all].")
 @out_option(None, "Also write the markdown table to this file.")
-def leaderboard(dataset, checkpoint, data_dir, validation_size, cache_dir, workers, ray_address,
-                rows, n, out, **options):
+def leaderboard(dataset, checkpoint, data_dir, validation_size, cache_dir, precision, workers,
+                ray_address, rows, n, out, **options):
     """Run PGD, C&W L∞, APGD, Square, AutoAttack or the worst case on CHECKPOINT and print
     their accuracies next to the published challenge leaderboards."""
     from bsattack import challenge, data
@@ -117,19 +121,19 @@ def leaderboard(dataset, checkpoint, data_dir, validation_size, cache_dir, worke
     if out:
         check_writable_file(out, "--out")
     path = resolve_checkpoint(dataset, checkpoint)
+    precision = chosen_precision(precision, click.echo)
     split = data.load(dataset, data_dir, validation_size, echo=click.echo)
     n = n or len(split.test_x)
     with executor_from_options(workers, ray_address) as executor:
         found = board.project_rows(dataset, path, split, n, attacks, echo=click.echo,
                                    progress_for=progressbar, cache_dir=cache_dir,
-                                   executor=executor)
-    text = board.render(dataset, path, n, found,
-                        command=command_line())
+                                   executor=executor, precision=precision)
+    text = board.render(dataset, path, n, found, command=command_line(), precision=precision)
     click.echo(text)
     if out:
         challenge.save_text_atomic(out, text)
         board.save_summary(os.path.splitext(out)[0] + ".json", dataset, path, n, found,
-                           command_line())
+                           command_line(), precision)
         click.echo(f"saved {out}")
 
 

@@ -12,8 +12,9 @@ from bsattack.commands.attack_options import (attack_option_names, attack_option
 from bsattack.commands.common import command_line, progressbar
 from bsattack.commands.options import (RESULTS_DIR, SEED, FiniteFloat, attacked_n_option,
                                        batch_size_option, cache_dir_option, checkpoint_option,
-                                       data_dir_option, dataset_option, get_spec,
-                                       resolve_checkpoint, validation_size_option)
+                                       chosen_precision, data_dir_option, dataset_option,
+                                       get_spec, precision_option, resolve_checkpoint,
+                                       validation_size_option)
 
 natural_checkpoint_option = click.option(
     "--natural-checkpoint", type=str, default=None,
@@ -36,6 +37,8 @@ beta_option = click.option("--beta", type=FiniteFloat(), default=0.0, show_defau
 per_class_option = click.option(
     "--per-class", type=click.IntRange(min=3), default=None,
     help="Subsample at most this many train and test points per class for t-SNE [default: all].")
+EMBEDDINGS_FLOAT32 = ("the embeddings h(x) are always float32 (the distances and divergences "
+                      "computed on them are results)")
 
 
 def _even(ctx, param, value):
@@ -56,30 +59,40 @@ tsne_seed_option = click.option("--tsne-seed", type=SEED, default=0, show_defaul
 
 
 def context_options(func):
-    """Data set, both checkpoints, data, cache and the attack (its options as in
-    `blindspot`)."""
+    """Data set, both checkpoints, data, cache and the attack (its options and precision as
+    in `blindspot`)."""
     func = attack_options(func)
     for option in reversed([dataset_option(), checkpoint_option, natural_checkpoint_option,
                             data_dir_option, validation_size_option, attacked_n_option(),
-                            cache_dir_option]):
+                            cache_dir_option,
+                            precision_option("Embeddings h(x) and every prediction in the "
+                                             "results are float32's; only the attack uses bf16 "
+                                             "(blindspot-histogram attacks nothing: it refuses "
+                                             "bf16).")]):
         func = option(func)
     return func
 
 
 def embedding_options(func):
-    """Data set, both checkpoints, data, cache folder and batch size."""
+    """Data set, both checkpoints, data, cache folder, batch size and precision (float32
+    only)."""
     for option in reversed([dataset_option(), checkpoint_option, natural_checkpoint_option,
                             data_dir_option, validation_size_option, cache_dir_option,
-                            batch_size_option]):
+                            batch_size_option,
+                            precision_option("Embeddings h(x) are always float32: bf16 is "
+                                             "refused, auto picks fp32.")]):
         func = option(func)
     return func
 
 
-def _context(dataset, checkpoint, natural_checkpoint, attack=None, batch_size=500, seed=0,
-             **opts):
+def _context(dataset, checkpoint, natural_checkpoint, precision, attack=None, batch_size=500,
+             seed=0, embeddings_only=False, **opts):
     """The pipeline's :class:`Context` from the options: the data set's spec, both
-    checkpoints resolved, the attack's settings (as in `blindspot`)."""
+    checkpoints resolved, the attack's settings and precision (as in `blindspot`; float32
+    only for a command that only embeds)."""
     from bsattack.pipelines.figures import Context
+    precision = chosen_precision(precision, click.echo,
+                                 EMBEDDINGS_FLOAT32 if embeddings_only else None)
     spec = get_spec(dataset)
     checkpoints = {"adv": resolve_checkpoint(spec.name, checkpoint, echo=click.echo),
                    "nat": resolve_checkpoint(spec.name, natural_checkpoint, natural=True,
@@ -88,7 +101,8 @@ def _context(dataset, checkpoint, natural_checkpoint, attack=None, batch_size=50
     settings = (settings_from_options({"attack": attack, "batch_size": batch_size,
                                        "seed": seed, **budget}) if attack else None)
     return Context(spec, checkpoints, **opts, batch_size=batch_size, attack=attack,
-                   settings=settings, echo=click.echo, progress=progressbar)
+                   settings=settings, echo=click.echo, progress=progressbar,
+                   precision=precision)
 
 
 @click.command()
@@ -96,7 +110,7 @@ def _context(dataset, checkpoint, natural_checkpoint, attack=None, batch_size=50
 @extractor_option
 def embed(extractors, **opts):
     """Compute (or check) the cached embeddings h(x) of the train and test sets."""
-    ctx = _context(**opts)
+    ctx = _context(embeddings_only=True, **opts)
     for extractor in extractors:
         emb = ctx.embeddings(extractor)
         for part in ("train", "test"):
@@ -129,8 +143,8 @@ def blindspot_histogram_command(extractors, alpha, beta, k, p, out_dir, **opts):
     """Figure 5: histograms of D for the original and the scaled test set, and their AUROC."""
     from bsattack.pipelines.figures import histogram_figures
     shown = None if alpha is None else (alpha, beta)
-    histogram_figures(_context(out_dir=out_dir, **opts), extractors, shown, k, p,
-                      [command_line()])
+    histogram_figures(_context(out_dir=out_dir, embeddings_only=True, **opts), extractors,
+                      shown, k, p, [command_line()])
 
 
 def divergence_options(command):

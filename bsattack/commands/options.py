@@ -10,6 +10,7 @@ import click
 
 from bsattack.datasets import DATASETS, PAPER_N, PAPER_TABLE_DATASETS
 from bsattack.datasets import get_spec  # noqa: F401  (the commands' name -> spec)
+from bsattack.errors import BsattackError
 from bsattack.limits import SEED_MAX
 from bsattack.manifest import resolve_checkpoint  # noqa: F401  (the commands' one import)
 from bsattack.paths import CACHE_DIR, RESULTS_DIR  # noqa: F401  (the default output folder)
@@ -97,21 +98,29 @@ def executor_from_options(workers, ray_address):
     return make_executor(workers, ray_address)
 
 
-def precision_option(command):
-    """``--precision fp32|bf16|auto``: the arithmetic of the attacks' gradient oracle."""
+def precision_option(note="Every prediction in the results is float32's."):
+    """``--precision fp32|bf16|auto``: the arithmetic of the attacks' gradient oracle; ``note``
+    ends its help (what stays float32 in the command)."""
     from bsattack import precision
     return click.option(
         "--precision", type=click.Choice(precision.CHOICES), default=precision.DEFAULT,
         show_default=True,
         help="The attacks' gradient oracle: fp32, bf16 (mixed precision: oneDNN's bfloat16 "
              "rewrite on a CPU, the GPU's own mixed precision) or auto (bf16 where the "
-             "hardware runs it natively). Every prediction in the results is float32's.")(command)
+             f"hardware runs it natively). {note}")
 
 
-def chosen_precision(requested, echo):
-    """The precision ``requested`` resolves to, said in one line when it was 'auto'."""
+def chosen_precision(requested, echo, float32_only=None):
+    """The precision ``requested`` resolves to, said in one line when it was 'auto'.  A
+    command that runs in float32 only (``float32_only``: why) refuses bf16 and takes auto as
+    fp32."""
     from bsattack import precision
-    chosen, why = precision.resolve(requested)
+    if float32_only and requested != "fp32":
+        if requested == "bf16":
+            raise BsattackError(f"--precision bf16: {float32_only}")
+        chosen, why = "fp32", float32_only
+    else:
+        chosen, why = precision.resolve(requested)
     if requested == "auto":
         echo(f"--precision auto: {chosen} ({why})")
     return chosen

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import click
 
 from bsattack.commands.common import command_line
-from bsattack.commands.options import data_dir_option, executor_options, validation_size_option
+from bsattack.commands.options import (chosen_precision, data_dir_option, executor_options,
+                                      precision_option, validation_size_option)
 from bsattack.datasets import DATASETS, PAPER_TABLE_DATASETS, get_spec
 from bsattack.outputs import check_writable_dir
 from bsattack.paths import RESULTS_DIR
@@ -59,9 +60,11 @@ def checkpoint_options(command):
 @click.option("--report-only", is_flag=True,
               help="Only re-render <out>/README.md from the summaries already there.")
 @executor_options
+@precision_option("Every prediction and accuracy in the results is float32's, and so are the "
+                  "embeddings.")
 @click.pass_context
 def reproduce(ctx, quick, datasets, data_dir, validation_size, out, skip_leaderboard,
-              report_only, workers, ray_address, **checkpoint_args):
+              report_only, workers, ray_address, precision, **checkpoint_args):
     """Tables 1-3, Figures 1, 2, 4, 5 and the MNIST leaderboard comparison, in one go, and
     the results page README.md with the paper's claims checked."""
     root = ctx.find_root()
@@ -84,7 +87,8 @@ def reproduce(ctx, quick, datasets, data_dir, validation_size, out, skip_leaderb
                                               f"--{name}-{kind.replace('_', '-')}")
                                for kind in ("checkpoint", "natural_checkpoint"))
                    for name in names}
-    run.environment(checkpoints, data_dir, validation_size)
+    precision = chosen_precision(precision, click.echo)
+    run.environment(checkpoints, data_dir, validation_size, precision)
     for name in names:
         adv, nat = checkpoints[name]
         common = dict(dataset=name, checkpoint=adv, data_dir=data_dir,
@@ -92,17 +96,18 @@ def reproduce(ctx, quick, datasets, data_dir, validation_size, out, skip_leaderb
         with run.step(f"{name}: Table {get_spec(name).paper.table} (C&W L∞, PGD-100, worst case)",
                       evals_from=f"table{get_spec(name).paper.table}_{name}_worst.json"):
             ctx.invoke(tables, attack="worst", n=sizes.table_n, workers=workers,
-                       ray_address=ray_address, **common)
+                       ray_address=ray_address, precision=precision, **common)
         with run.step(f"{name}: Figures {get_spec(name).paper.figure} and 5, Table 1 row"):
             ctx.invoke(figures, dataset=name, checkpoint=adv, natural_checkpoint=nat,
                        data_dir=data_dir, validation_size=validation_size, attack="worst",
-                       n=sizes.table_n, per_class=sizes.per_class or None, out_dir=out)
+                       n=sizes.table_n, per_class=sizes.per_class or None, out_dir=out,
+                       precision=precision)
     if "mnist" in names and not skip_leaderboard:
         with run.step("mnist: leaderboard comparison"):
             ctx.invoke(leaderboard, dataset="mnist", checkpoint=checkpoints["mnist"][0],
                        data_dir=data_dir, validation_size=validation_size,
                        n=sizes.leaderboard_n or None, pgd_restarts=sizes.leaderboard_restarts,
-                       workers=workers, ray_address=ray_address,
+                       workers=workers, ray_address=ray_address, precision=precision,
                        out=os.path.join(out, "leaderboard_mnist.md"))
     run.finish()
     click.echo(f"reproduce: outputs in {out}; results page {run.write_report()}")

@@ -2,8 +2,15 @@
 import click
 
 from bsattack.commands.common import progressbar
-from bsattack.commands.options import (FiniteFloat, data_dir_option, dataset_option,
-                                       resolve_checkpoint, seed_option, validation_size_option)
+from bsattack.commands.options import (FiniteFloat, chosen_precision, data_dir_option,
+                                       dataset_option, precision_option, resolve_checkpoint,
+                                       seed_option, validation_size_option)
+
+# the graph rewrite alone is no training recipe: on a GPU it is float16 without loss scaling,
+# and the log's batch accuracies would be the mixed-precision network's
+TRAINING_FLOAT32 = ("training runs in float32 (on a GPU the mixed-precision rewrite is "
+                    "float16 without loss scaling, and the log's batch accuracies would not be "
+                    "float32's)")
 
 
 def _widths(ctx, param, value):
@@ -50,11 +57,13 @@ def _widths(ctx, param, value):
                    "drawn per batch from the valid region, α ≥ ALPHA_MIN [default: none].")
 @click.option("--widths", callback=_widths, default=None, hidden=True,
               help="conv1,conv2,fc1 widths of a narrow test network [default: 32,64,1024].")
+@precision_option("Training (its PGD too) is float32 only: bf16 is refused, auto picks fp32.")
 def train(dataset, eps, out, steps, k, a, batch_size, lr, seed, save_every, resume, init_from,
-          data_dir, validation_size, augment, widths):
+          data_dir, validation_size, augment, widths, precision):
     """Train a MNIST-challenge network with Madry's recipe: Adam on the summed cross-entropy
     of PGD adversarial examples (random start), checkpoints in the official layout."""
     from bsattack import train as training
+    chosen_precision(precision, click.echo, TRAINING_FLOAT32)
     settings = training.TrainSettings(
         dataset=dataset, eps=eps, steps=steps, k=k, a=a, batch_size=batch_size,
         learning_rate=lr, seed=seed, save_every=save_every, validation_size=validation_size,

@@ -67,9 +67,10 @@ def even_grid(alpha_min=0.6, alpha_steps=9, beta_steps=5):
 
 
 def run_map(spec, checkpoint, points, n, settings, split, cache_dir, echo, on_point=None,
-            executor=None):
+            executor=None, precision="fp32"):
     """Summaries (``BlindspotResult.summary()`` + ``beta_fraction``) of every grid point, all
-    points handed to ``executor`` together; ``on_point(summaries so far)`` in grid order."""
+    points handed to ``executor`` together, the attack's gradient oracle in ``precision``;
+    ``on_point(summaries so far)`` in grid order."""
     summaries = []
 
     def done(results):
@@ -80,7 +81,8 @@ def run_map(spec, checkpoint, points, n, settings, split, cache_dir, echo, on_po
         if on_point is not None:
             on_point(summaries)
     run_many(spec.name, checkpoint, [(BlindSpot(a, b), settings) for a, b, _ in points], n, split,
-             cache_dir=cache_dir, echo=echo, executor=executor, on_result=done)
+             cache_dir=cache_dir, echo=echo, executor=executor, on_result=done,
+             precision=precision)
     return summaries
 
 
@@ -112,9 +114,10 @@ def strength(setting):
 
 
 def run_settings(spec, checkpoint, settings, n, attack_settings, split, cache_dir, echo,
-                 accuracy_n=None, executor=None):
-    """{label: summary} of every setting (the original first), through ``run_many``;
-    ``accuracy`` (and ``accuracy_n``) from the first ``accuracy_n`` test images when given."""
+                 accuracy_n=None, executor=None, precision="fp32"):
+    """{label: summary} of every setting (the original first), through ``run_many`` (the
+    attack's gradient oracle in ``precision``); ``accuracy`` (and ``accuracy_n``) from the
+    first ``accuracy_n`` test images when given (float32 forward passes)."""
     big = (accuracies(spec, checkpoint, settings, split.test_x[:accuracy_n],
                       split.test_y[:accuracy_n]) if accuracy_n else {})
     out = {}
@@ -129,7 +132,8 @@ def run_settings(spec, checkpoint, settings, n, attack_settings, split, cache_di
         out[s.name] = {**summary, "setting": s.name, "family": s.family,
                        "strength": strength(s), "accuracy_n": accuracy_n or n}
     run_many(spec.name, checkpoint, [(s, attack_settings) for s in settings], n, split,
-             cache_dir=cache_dir, echo=echo, executor=executor, on_result=done)
+             cache_dir=cache_dir, echo=echo, executor=executor, on_result=done,
+             precision=precision)
     return out
 
 
@@ -165,55 +169,58 @@ def _split(spec, data_dir, validation_size, out, cache_dir, echo):
 
 
 def _map(spec, checkpoint, model, points, n, attack, settings, split, cache_dir, stem, header,
-         echo, executor=None):
+         echo, executor=None, precision="fp32"):
     """The map's summaries, its CSV (rewritten after every point) and PNG at ``stem``."""
     csv_path = stem + ".csv"
     summaries = run_map(
         spec, checkpoint, points, n, settings, split, cache_dir, echo,
-        on_point=lambda done: map_report.write_csv(done, csv_path, header), executor=executor)
+        on_point=lambda done: map_report.write_csv(done, csv_path, header), executor=executor,
+        precision=precision)
     png = map_report.plot(summaries, spec.name, stem + ".png",
                           map_report.title(spec.name, model, attack, n))
     return summaries, [csv_path, png]
 
 
 def blindspot_map(spec, checkpoint, points, n, attack, settings, data_dir, validation_size,
-                  cache_dir, out, header, echo=print, executor=None):
+                  cache_dir, out, header, echo=print, executor=None, precision="fp32"):
     """`blindspot-map`: ``blindspot_map_<dataset>_<attack>`` .csv and .png in ``out``;
     returns their paths."""
     split = _split(spec, data_dir, validation_size, out, cache_dir, echo)
     stem = os.path.join(out, f"blindspot_map_{spec.name}_{attack}")
     return _map(spec, checkpoint, os.path.basename(checkpoint.rstrip(os.sep)), points, n,
-                attack, settings, split, cache_dir, stem, header, echo, executor)[1]
+                attack, settings, split, cache_dir, stem, header, echo, executor, precision)[1]
 
 
 def _shift_rows(spec, checkpoint, settings_list, n, settings, split, cache_dir, accuracy_n,
-                echo, executor=None):
+                echo, executor=None, precision="fp32"):
     return shift_rows(run_settings(spec, checkpoint, settings_list, n, settings, split,
                                    cache_dir, echo, min(accuracy_n, len(split.test_x)),
-                                   executor))
+                                   executor, precision))
 
 
 def shifts(spec, checkpoint, shift_specs, n, attack, settings, accuracy_n, data_dir,
-           validation_size, cache_dir, out, header, echo=print, executor=None):
+           validation_size, cache_dir, out, header, echo=print, executor=None,
+           precision="fp32"):
     """`shifts`: the original, the paper's points and the shifts, with their verdicts, as
     ``shifts_<dataset>_<attack>`` .md and .csv in ``out``; returns the stem."""
     split = _split(spec, data_dir, validation_size, out, cache_dir, echo)
     rows = _shift_rows(spec, checkpoint, paper_settings(spec, shift_specs), n, settings, split,
-                       cache_dir, accuracy_n, echo, executor)
+                       cache_dir, accuracy_n, echo, executor, precision)
     return shift_table.write_table(rows, os.path.join(out, f"shifts_{spec.name}_{attack}"),
                                    header)
 
 
 def detectability(spec, checkpoint, extractors, shift_specs, n, attack, settings, accuracy_n,
                   n_detect, k, data_dir, validation_size, cache_dir, out, header, echo=print,
-                  progress=silent):
+                  progress=silent, precision="fp32"):
     """`detectability`: the shift table with the AUROC of the Eq. 2 distance (k neighbours,
     the first ``n_detect`` test images) under each extractor of ``extractors`` ({name:
-    checkpoint}) as ``detectability_<dataset>_<attack>`` .md and .csv; returns the stem."""
+    checkpoint}) as ``detectability_<dataset>_<attack>`` .md and .csv; returns the stem.
+    ``precision`` is the attack's; the embeddings behind the AUROCs are float32's."""
     settings_list = paper_settings(spec, shift_specs)
     split = _split(spec, data_dir, validation_size, out, cache_dir, echo)
     rows = _shift_rows(spec, checkpoint, settings_list, n, settings, split, cache_dir,
-                       accuracy_n, echo)
+                       accuracy_n, echo, precision=precision)
     for name, extractor in extractors.items():
         aurocs = distance_aurocs(spec.name, extractor, split, settings_list, n_detect, k,
                                  cache_dir=cache_dir, echo=echo, progress=progress)
@@ -225,7 +232,8 @@ def detectability(spec, checkpoint, extractors, shift_specs, n, attack, settings
 
 
 def countermeasure(spec, models_, points, shift_specs, n, attack, settings, accuracy_n,
-                   data_dir, validation_size, cache_dir, out, header_for, echo=print):
+                   data_dir, validation_size, cache_dir, out, header_for, echo=print,
+                   precision="fp32"):
     """`countermeasure`: per model of ``models_`` ((name, as given, checkpoint path)) its map
     and shift table, and the before/after table ``countermeasure_<dataset>_<attack>`` .md and
     .csv (rewritten after every model); ``header_for(checkpoint)`` is a file's header.
@@ -238,10 +246,11 @@ def countermeasure(spec, models_, points, shift_specs, n, attack, settings, accu
         header = header_for(path)
         stem = os.path.join(out, f"countermeasure_{spec.name}_{name}")
         summaries, written = _map(spec, path, f"{name} ({given})", points, n, attack, settings,
-                                  split, cache_dir, stem + "_map", header, echo)
+                                  split, cache_dir, stem + "_map", header, echo,
+                                  precision=precision)
         echo(f"wrote {', '.join(written)}")
         table_rows = _shift_rows(spec, path, settings_list, n, settings, split, cache_dir,
-                                 accuracy_n, echo)
+                                 accuracy_n, echo, precision=precision)
         echo(f"wrote {shift_table.write_table(table_rows, stem + '_shifts', header)}.md/.csv")
         rows.append(countermeasure_row(name, given, spec, path, split, summaries, table_rows))
         common = [h for h in header if not h.startswith("checkpoint:")]

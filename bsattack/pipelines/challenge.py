@@ -25,16 +25,18 @@ class AttackFile:
 
 def attack(settings, spec, checkpoint, out, data_dir=None,
            validation_size=data.MADRY_VALIDATION_SIZE, n=None, cache_dir=None, executor=None,
-           echo=print, progress=silent):
-    """Adversarial examples of ``settings`` for the first ``n`` (None: all) test images, in the
-    challenge's file units and layout, checked against the clean images and saved to ``out``."""
+           echo=print, progress=silent, precision="fp32"):
+    """Adversarial examples of ``settings`` (its gradient oracle in ``precision``) for the
+    first ``n`` (None: all) test images, in the challenge's file units and layout, checked
+    against the clean images and saved to ``out``; the accuracy is the float32 network's."""
     check_writable_file(out, "--out")
     split = data.load(spec.name, data_dir, validation_size, echo=echo)
     n = n or len(split.test_x)
     with progress(n, settings.name) as bar:
         examples = challenge_attack.adversarial_examples(settings, spec.name, checkpoint, split,
                                                          n, cache_dir=cache_dir, echo=echo,
-                                                         progress=bar.update, executor=executor)
+                                                         progress=bar.update, executor=executor,
+                                                         precision=precision)
     adv = examples.adversarial
     file_values = challenge_attack.to_file_units(spec.name, adv)
     clean, labels = challenge.clean_test_images(split, spec.name, n)

@@ -6,11 +6,12 @@ from the cached embeddings and attack results and written by :mod:`bsattack.repo
 :class:`bsattack.datasets.DatasetSpec`) and two resolved checkpoints once; each function takes
 it and writes its files into ``ctx.out_dir``.  ``checkpoints['adv']`` is the adversarially
 trained model (the one attacked, and the feature extractor h of panel a), ``'nat'`` the
-naturally trained one (h of panel b).
+naturally trained one (h of panel b).  The embeddings are always float32's (the distances
+and divergences are results); only the attack takes ``precision``.
 """
 import os
 
-from bsattack import data, detect, measures, models
+from bsattack import data, detect, measures, models, precision
 from bsattack.embed import Embeddings
 from bsattack.experiment import run_blindspot
 from bsattack.outputs import check_writable_dir
@@ -22,12 +23,13 @@ from bsattack.shifts import BlindSpot
 
 class Context:
     """Checkpoints ({'adv': path, 'nat': path}), data, embeddings, output folder and attack
-    (its name and settings, an entry of :mod:`bsattack.attacks.registry`'s, or None) of one
-    data set, opened once, after the output and cache folders are checked."""
+    (its name and settings, an entry of :mod:`bsattack.attacks.registry`'s, or None, and the
+    precision of its gradient oracle) of one data set, opened once, after the output and
+    cache folders are checked."""
 
     def __init__(self, spec, checkpoints, data_dir, validation_size, out_dir=None,
                  cache_dir=CACHE_DIR, batch_size=500, attack=None, n=None, settings=None,
-                 echo=print, progress=silent):
+                 echo=print, progress=silent, precision="fp32"):
         if out_dir:
             check_writable_dir(out_dir, f"--out {out_dir}")
         if cache_dir:
@@ -35,6 +37,7 @@ class Context:
         self.spec, self.checkpoints, self.out_dir = spec, checkpoints, out_dir
         self.cache_dir, self.batch_size = cache_dir, batch_size
         self.attack_name, self.n, self.settings = attack, n, settings
+        self.precision = precision
         self.echo, self.progress = echo, progress
         self.split = data.load(spec.name, data_dir, validation_size, echo=echo)
         self._embeddings = {}
@@ -55,7 +58,8 @@ class Context:
         :func:`bsattack.experiment.run_blindspot`, shared with `blindspot` / `tables`)."""
         return run_blindspot(self.spec.name, self.checkpoints["adv"], settings=self.settings,
                              n=self.n, split=self.split, cache_dir=self.cache_dir,
-                             echo=self.echo, progress_for=self.progress)
+                             echo=self.echo, progress_for=self.progress,
+                             precision=self.precision)
 
 
 def _panel(extractor):
@@ -77,7 +81,7 @@ def distance_figures(ctx, extractors, k, p, header):
         paths = distance_figure.write_panel(
             stem, rows, assoc, dataset, number, extractor, ctx.checkpoints[extractor],
             ctx.digest(extractor), ctx.checkpoints["adv"], ctx.attack_name, ctx.settings,
-            result.eps, ctx.n, k, p, header)
+            result.eps, ctx.n, k, p, header + precision.header(ctx.precision))
         ctx.echo(f"{dataset} {extractor}: {assoc.successes}/{assoc.attacked} attacked images "
                  f"fooled; Spearman rho(D, success) = {assoc.spearman:.4f} "
                  f"(p = {assoc.p_value:.2g}), AUROC = {assoc.auroc:.4f} -> {', '.join(paths)}")
@@ -119,7 +123,7 @@ def table1_row(ctx, per_class, grid, seed, tsne, perplexity, header):
     row = table1.row(ctx.spec, results, summary, accuracy, ctx.checkpoints["adv"])
     stem = os.path.join(ctx.out_dir, f"table1_{ctx.spec.name}")
     paths = table1.write_row(stem, row, results, summary, ctx.settings, tsne, perplexity, seed,
-                             per_class, grid, header)
+                             per_class, grid, header + precision.header(ctx.precision))
     ctx.echo(f"{ctx.spec.name}: avg K-L {row['avg_kl']} (paper {row['paper_avg_kl']}), success "
              f"{row['success_pct']}% (paper {row['paper_success_pct']}%), accuracy "
              f"{row['accuracy_pct']}% (paper {row['paper_accuracy_pct']}%) -> {', '.join(paths)}")

@@ -29,20 +29,21 @@ class Run:
         return resolve_checkpoint(dataset, argument, natural="natural" in option,
                                   echo=self.echo, option=option)
 
-    def environment(self, checkpoints, data_dir, validation_size):
-        """Versions, CPU, checkpoints, data files and the raw rate of each adversarially
-        trained network; the paper's other data sets that this run cannot reach."""
+    def environment(self, checkpoints, data_dir, validation_size, precision="fp32"):
+        """Versions, CPU, the attacks' precision, checkpoints, data files and the raw rate
+        (in that precision) of each adversarially trained network; the paper's other data
+        sets that this run cannot reach."""
         env = {"versions": environment.versions(), "cpu": environment.cpu(),
-               "checkpoints": [], "data": [], "raw_rates": []}
+               "precision": precision, "checkpoints": [], "data": [], "raw_rates": []}
         for dataset, paths in checkpoints.items():
             env["checkpoints"] += [entry for entry in map(environment.checkpoint_entry, paths)
                                    if entry not in env["checkpoints"]]
             env["data"] += environment.data_files(dataset, data_dir)
             split = data.load(dataset, data_dir, validation_size, echo=self.echo)
-            rate = environment.raw_rate(dataset, paths[0], split)
+            rate = environment.raw_rate(dataset, paths[0], split, precision=precision)
             env["raw_rates"].append({"dataset": dataset, "batch": 500, "rate": rate})
             self.echo(f"{dataset}: the network does {rate:,.0f} image-gradients/s "
-                      f"(forward+backward, batch 500)")
+                      f"(forward+backward, {precision}, batch 500)")
         self.record["environment"] = env
         self.record["missing"] = {name: unreachable(name, data_dir)
                                   for name in DATASETS if name not in PAPER_TABLE_DATASETS}

@@ -11,6 +11,7 @@ import os
 from bsattack import claims, stats
 from bsattack.datasets import DATASETS
 from bsattack.outputs import save_text
+from bsattack.precision import stated
 
 RECORD = "reproduce.json"
 
@@ -172,10 +173,14 @@ def _environment_section(run):
              f"{v.get('numpy')} ({v.get('platform')})",
              f"- CPU: {cpu.get('model')}, {cpu.get('cores')} cores; flags: "
              f"{', '.join(cpu.get('flags', [])) or 'none of those that matter here'}"]
+    precision = env.get("precision", "fp32")
+    if precision != "fp32":          # a float32 run's page is as before precisions
+        lines.append(f"- precision of the attacks: {stated(precision)} (the embeddings are "
+                     f"float32's)")
     for rate in env.get("raw_rates", []):
         lines.append(f"- the network's raw forward+backward rate ({rate['dataset']}, batch "
-                     f"{rate['batch']}): {rate['rate']:,.0f} image-gradients/s, measured at the "
-                     f"start of the run")
+                     f"{rate['batch']}{'' if precision == 'fp32' else f', {precision}'}): "
+                     f"{rate['rate']:,.0f} image-gradients/s, measured at the start of the run")
     for entry in env.get("checkpoints", []):
         lines.append(f"- checkpoint {entry['checkpoint']}: sha256 {entry['sha256']}")
     for entry in env.get("data", []):
