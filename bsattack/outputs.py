@@ -151,7 +151,11 @@ def save_json(path, value, indent=1):
                                           allow_nan=False), "w")
 
 
-def save_figure(fig, path, **savefig_kwargs):
-    """``fig.savefig`` to ``path`` atomically (the format from the file name's extension)."""
+def save_figure(fig, path, header=(), **savefig_kwargs):
+    """``fig.savefig`` to ``path`` atomically (the format from the file name's extension); a
+    PNG carries the ``header`` lines (the command that wrote it first) as its Description."""
     fmt = os.path.splitext(path)[1].lstrip(".") or None
+    if header and fmt == "png":
+        savefig_kwargs["metadata"] = {**savefig_kwargs.get("metadata", {}),
+                                      "Description": "\n".join(header)}
     write_file(path, lambda handle: fig.savefig(handle, format=fmt, **savefig_kwargs), "wb")

@@ -37,3 +37,20 @@ def test_inside_the_current_folder_outside_the_root(tmp_path, monkeypatch):
 def test_unrelated_folder_stays_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert display_path("/opt/models/ckpt", root="/srv/clone") == "/opt/models/ckpt"
+
+
+def test_a_png_names_the_command_that_wrote_it(tmp_path):
+    """save_figure puts the header lines into the PNG's Description text chunk."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from bsattack.outputs import save_figure
+    fig = plt.figure()
+    header = ["python cli.py figures --dataset mnist", "checkpoint: x (sha256 ab)"]
+    save_figure(fig, str(tmp_path / "f.png"), header)
+    save_figure(fig, str(tmp_path / "g.png"))
+    plt.close(fig)
+    assert Image.open(tmp_path / "f.png").info["Description"] == "\n".join(header)
+    assert "Description" not in Image.open(tmp_path / "g.png").info

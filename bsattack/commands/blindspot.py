@@ -82,8 +82,9 @@ def blindspot(dataset, alpha, beta, n, cache_dir, checkpoint, data_dir, validati
                f"{100 * s['success_eps']:.2f}% at ε={s['eps']:g}, "
                f"{100 * s['success_alpha_eps']:.2f}% at α·ε={s['alpha_eps']:g}")
     stem = os.path.join(out, f"{dataset}_{settings.name}_a{alpha:g}_b{beta:g}")
-    _write_records(result, stem, header_lines(path, n, settings, precision))
-    figure4(result, stem + ".png")
+    header = header_lines(path, n, settings, precision)
+    _write_records(result, stem, header)
+    figure4(result, stem + ".png", header=header)
     click.echo(f"wrote {stem}.csv, {stem}.json, {stem}.png")
     click.echo(_evaluations_line([result]))
 
@@ -152,6 +153,7 @@ def _table(name, path, n, cache_dir, data_dir, validation_size, out, settings, e
                         precision=precision)
     alpha, beta = get_spec(name).paper.shown
     shown = next(r for r in results if (r.alpha, r.beta) == (alpha, beta))
-    figure = figure4(shown, os.path.join(out, f"figure4_{name}_{settings.name}.png"))
+    figure = figure4(shown, os.path.join(out, f"figure4_{name}_{settings.name}.png"),
+                     header=header)
     click.echo(f"wrote {stem}.md, {stem}.csv, {figure} (ε={get_spec(name).eps:g})")
     click.echo(_evaluations_line(results))

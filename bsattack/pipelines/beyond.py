@@ -177,7 +177,7 @@ def _map(spec, checkpoint, model, points, n, attack, settings, split, cache_dir,
         on_point=lambda done: map_report.write_csv(done, csv_path, header), executor=executor,
         precision=precision)
     png = map_report.plot(summaries, spec.name, stem + ".png",
-                          map_report.title(spec.name, model, attack, n))
+                          map_report.title(spec.name, model, attack, n), header)
     return summaries, [csv_path, png]
 
 

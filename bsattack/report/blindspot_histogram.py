@@ -20,7 +20,7 @@ def histogram_rows(original, transformed, bins=40):
             for lo, hi, x, y in zip(edges[:-1], edges[1:], a, b)]
 
 
-def plot(rows, path, title, labels, xlabel):
+def plot(rows, path, title, labels, xlabel, header=()):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -36,7 +36,7 @@ def plot(rows, path, title, labels, xlabel):
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    save_figure(fig, path, dpi=120)
+    save_figure(fig, path, header, dpi=120)
     plt.close(fig)
 
 
@@ -44,7 +44,7 @@ def write(stem, original, transformed, alpha, beta, title, xlabel, header):
     rows = histogram_rows(original, transformed)
     write_csv(stem + ".csv", rows, COLUMNS, header)
     plot(rows, stem + ".png", title, ("original test set", f"scaled: α={alpha:g}, β={beta:g}"),
-         xlabel)
+         xlabel, header)
     return stem + ".png", stem + ".csv"
 
 

@@ -57,7 +57,7 @@ def title(dataset, model, attack, n):
     return f"{dataset}, {model}, {attack}, N={n}"
 
 
-def plot(summaries, dataset, path, title=""):
+def plot(summaries, dataset, path, title="", header=()):
     """Three heat-maps over (α, β): accuracy, success at ε, success at α·ε; paper points marked."""
     import matplotlib
     matplotlib.use("Agg")
@@ -83,6 +83,6 @@ def plot(summaries, dataset, path, title=""):
         ax.set_title(label)
         ax.legend(loc="upper left", fontsize=7)
     fig.suptitle(title or f"{dataset}: blind-spot map")
-    save_figure(fig, path, dpi=120)
+    save_figure(fig, path, header, dpi=120)
     plt.close(fig)
     return path

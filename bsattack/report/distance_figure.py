@@ -49,7 +49,7 @@ def association(distances, attacked, success):
     return Association(float(rho), float(p), float(roc_auc_score(s, d)), len(s), int(s.sum()))
 
 
-def plot(rows, path, title, note, xlabel):
+def plot(rows, path, title, note, xlabel, header=()):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -69,14 +69,14 @@ def plot(rows, path, title, note, xlabel):
     bottom.set_xlabel(xlabel)
     fig.text(0.01, 0.005, "\n".join(textwrap.wrap(note, 105)), fontsize=6.5, va="bottom")
     fig.tight_layout(rect=(0, 0.07, 1, 1))
-    save_figure(fig, path, dpi=120)
+    save_figure(fig, path, header, dpi=120)
     plt.close(fig)
 
 
 def write(stem, rows, title, note, xlabel, header):
     """``stem``.png and ``stem``.csv (``header`` lines become ``#`` comments)."""
     write_csv(stem + ".csv", rows, COLUMNS, header)
-    plot(rows, stem + ".png", title, note, xlabel)
+    plot(rows, stem + ".png", title, note, xlabel, header)
     return stem + ".png", stem + ".csv"
 
 

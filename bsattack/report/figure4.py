@@ -14,8 +14,9 @@ def pick_examples(result, count=8):
     return np.concatenate(order)[:count]
 
 
-def figure4(result, path, count=8):
-    """Save the figure for a :class:`bsattack.experiment.BlindspotResult` to ``path``."""
+def figure4(result, path, count=8, header=()):
+    """Save the figure for a :class:`bsattack.experiment.BlindspotResult` to ``path`` (a PNG
+    carries ``header`` as its Description)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -42,6 +43,6 @@ def figure4(result, path, count=8):
     fig.suptitle(f"{result.dataset}: α={result.alpha:g}, β={result.beta:g}, "
                  f"ε={result.eps:g} ({result.attack})", fontsize=9)
     fig.tight_layout()
-    save_figure(fig, path, dpi=120)
+    save_figure(fig, path, header, dpi=120)
     plt.close(fig)
     return path
