@@ -45,3 +45,19 @@ def shared_dir():
     if not os.path.isdir(os.path.join(SHARED, "checkpoints")):
         pytest.skip("../shared is not present")
     return SHARED
+
+
+@pytest.fixture
+def full_disk_probe(monkeypatch):
+    """os.write fails with ENOSPC for the writability probe (outputs.PROBE_BYTES bytes) only,
+    as on a full disk where an empty file can still be created."""
+    import errno
+
+    from bsattack import outputs
+    real_write = os.write
+
+    def write(fd, data):
+        if len(data) == outputs.PROBE_BYTES:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+    monkeypatch.setattr(outputs.os, "write", write)

@@ -105,3 +105,20 @@ def apgd_loop(evaluate, f_of, x, y, eps, iterations, start):
         z = _box(x_k + eta * np.sign(grad), x, eps32)
         x_k, x_prev = _box(x_k + a * (z - x_k) + (1 - a) * (x_k - x_prev), x, eps32), x_k
     return x_k, False, iterations + 1, halvings
+
+
+def recording_build(seen):
+    """The registry's build function, with every member run recorded in ``seen`` as
+    (attack name, ids attacked)."""
+    from bsattack.attacks import registry
+
+    def build(model, settings):
+        attack = registry.build(model, settings)
+        real = attack.run
+
+        def run(x, y, thresholds, ids):
+            seen.append((settings.name, list(ids)))
+            return real(x, y, thresholds, ids)
+        attack.run = run
+        return attack
+    return build

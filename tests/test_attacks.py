@@ -15,7 +15,7 @@ from bsattack.attacks.model import Model
 from bsattack.attacks.network import AttackSession
 from bsattack.attacks.pgd import LinfPGD, PGDSettings
 from bsattack.attacks.worst import WorstCase, WorstSettings
-from plain_model import apgd_loop, PlainModel, correctly_classified
+from plain_model import apgd_loop, PlainModel, correctly_classified, recording_build
 
 tf1 = tf.compat.v1
 TOLERANCE = 1e-6            # an L∞ within a threshold up to float rounding
@@ -219,19 +219,7 @@ def test_worst_case_is_the_best_member_per_image(mnist, worst_members):
     plain, model, x, y, ids = mnist
     x, y, ids, limits = x[:24], y[:24], ids[:24], (0.04, 0.08)
     seen = []
-
-    def build(model_, settings):
-        from bsattack.attacks import registry
-        attack = registry.build(model_, settings)
-        real = attack.run
-
-        def run(x_, y_, thresholds, ids_):
-            seen.append((settings.name, list(ids_)))
-            return real(x_, y_, thresholds, ids_)
-        attack.run = run
-        return attack
-
-    worst = WorstCase(model, worst_members, build=build).run(x, y, limits, ids)
+    worst = WorstCase(model, worst_members, build=recording_build(seen)).run(x, y, limits, ids)
     pgd = LinfPGD(model, worst_members.full[0]).run(x, y, limits, ids)
     cw = CarliniLinf(model, worst_members.full[1]).run(x, y, limits, ids)
     linf, name = np.full(len(x), np.inf), np.full(len(x), "", object)

@@ -18,7 +18,7 @@ from bsattack.attacks.model import Model
 from bsattack.attacks.square import Square, SquareSettings
 from bsattack.commands.attack_options import attack_options, settings_from_options
 from conftest import FIXTURE_VALIDATION_SIZE
-from plain_model import PlainModel, correctly_classified
+from plain_model import PlainModel, correctly_classified, recording_build
 
 # small members, in an order in which each one fools some of the images the earlier ones left
 # on the fixture network (the standard order's APGD-CE leaves its successors none there)
@@ -56,18 +56,7 @@ def test_cascade_runs_each_member_on_what_the_earlier_ones_left(mnist):
     plain, model, x, y, ids = mnist
     x, y, ids, eps = x[:40], y[:40], ids[:40], 0.1
     seen = []
-
-    def build(model_, settings):
-        attack = registry.build(model_, settings)
-        real = attack.run
-
-        def run(x_, y_, thresholds, ids_):
-            seen.append((settings.name, list(ids_)))
-            return real(x_, y_, thresholds, ids_)
-        attack.run = run
-        return attack
-
-    result = AutoAttack(model, SMALL, build).run(x, y, (eps,), ids)
+    result = AutoAttack(model, SMALL, recording_build(seen)).run(x, y, (eps,), ids)
     success, left = np.zeros(len(x), bool), np.arange(len(x))
     grad, forward = np.zeros(len(x), np.int64), np.zeros(len(x), np.int64)
     name, expected_seen = np.full(len(x), "", object), []

@@ -3,14 +3,13 @@ and --cache-dir (it used to fail at the first write, after the attack, its resul
 its lock is not a file, the file is immutable, its device has no room for the copy a write
 makes, its folder cannot take a file; a worst case's cache before its members run; and a
 cache only read from is not refused."""
-import errno
 import os
 import subprocess
 
 import pytest
 from click.testing import CliRunner
 
-from bsattack import challenge_attack, experiment, h5store, outputs
+from bsattack import challenge_attack, experiment, h5store
 from bsattack.attacks.pgd import PGDSettings
 from bsattack.attacks.worst import WorstSettings
 from bsattack.errors import BsattackError
@@ -105,14 +104,7 @@ def test_no_room_for_the_copy_is_refused_before_the_attack(fashion, tmp_path, at
 
 
 def test_a_full_disk_at_opening_names_the_cache_and_the_option(fashion, tmp_path, attacks,
-                                                               monkeypatch):
-    real_write = os.write
-
-    def full_disk(fd, data):
-        if len(data) == outputs.PROBE_BYTES:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(fd, data)
-    monkeypatch.setattr(outputs.os, "write", full_disk)
+                                                               full_disk_probe):
     with pytest.raises(BsattackError, match=r"cannot write cache .*no space left.*--cache-dir"):
         blindspot(fashion, tmp_path)
     assert attacks == []

@@ -57,14 +57,7 @@ def test_a_failing_write_is_one_line_and_keeps_the_previous_file(tmp_path, monke
     assert target.read_text() == before
 
 
-def test_the_start_up_write_check_finds_a_full_disk(tmp_path, monkeypatch):
-    real_write = os.write
-
-    def full_disk(fd, data):
-        if len(data) == outputs.PROBE_BYTES:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(fd, data)
-    monkeypatch.setattr(outputs.os, "write", full_disk)
+def test_the_start_up_write_check_finds_a_full_disk(tmp_path, full_disk_probe):
     with pytest.raises(BsattackError, match="no space left"):
         outputs.check_writable_dir(str(tmp_path), "--out")
     assert os.listdir(tmp_path) == []
