@@ -160,3 +160,23 @@ def test_every_repository_path_a_page_names_exists(page):
         if "*" not in name and not os.path.exists(os.path.join(ROOT, name)):
             missing.append(name)
     assert not missing, f"{page} names paths that do not exist: {missing}"
+
+
+def test_leaderboard_section_names_its_command_and_counts_forward_evaluations(tmp_path):
+    """The page's leaderboard rows: accuracy as correct/n with its Wilson interval, gradient
+    and (when a row has them) forward evaluations per image, and the command that wrote it."""
+    board = {"kind": "leaderboard", "dataset": "mnist", "n": 200, "checkpoint": "ck",
+             "header": ["command: python cli.py leaderboard --n 200", "precision: x"],
+             "rows": [{"attack": "pgd", "correct": 150, "accuracy": 0.75, "largest_linf": 0.3,
+                       "evals_per_image": 80.0},
+                      {"attack": "square", "correct": 140, "accuracy": 0.7, "largest_linf": 0.3,
+                       "evals_per_image": 0.0, "forward_evals_per_image": 3210.5}]}
+    with open(tmp_path / "leaderboard_mnist.json", "w") as handle:
+        json.dump(board, handle)
+    text = open(readme.write(str(tmp_path))).read()
+    section = text.split("## mnist challenge leaderboard")[1]
+    assert "written by `python cli.py leaderboard --n 200`" in section
+    low, high = wilson(140, 200)
+    assert f"| square | 70.00 [{low:.1f}, {high:.1f}] | 0.0 | 3,210.5 |" in section
+    assert "| pgd | 75.00" in section and section.count("forward evaluations per image") == 1
+    assert re.search(r"\| pgd \| [^|]+ \| 80\.0 \| — \|", section)

@@ -154,14 +154,23 @@ def _figures_section(folder, found):
     return lines
 
 
+def _per_image(value):
+    return "—" if value is None else format(value, ",.1f")
+
+
 def _leaderboard_section(folder, board):
     n = board["n"]
+    written = next((line[len("command: "):] for line in board.get("header", [])
+                    if line.startswith("command: ")), None)
+    forward = any("forward_evals_per_image" in r for r in board["rows"])
     lines = [f"{_link(folder, board['file'][:-5] + '.md')} (checkpoint {board['checkpoint']}, "
-             f"first {n:,} test images):", "",
-             "| attack | accuracy % [95%] | gradient evaluations per image |",
-             "| --- | --- | --- |"]
-    lines += [f"| {r['attack']} | {_rate(r['correct'], n)} | "
-              f"{'—' if r['evals_per_image'] is None else format(r['evals_per_image'], ',.1f')} |"
+             f"first {n:,} test images" + (f"; written by `{written}`" if written else "")
+             + "):", "",
+             "| attack | accuracy % [95%] | gradient evaluations per image |"
+             + (" forward evaluations per image |" if forward else ""),
+             "| --- | --- | --- |" + (" --- |" if forward else "")]
+    lines += [f"| {r['attack']} | {_rate(r['correct'], n)} | {_per_image(r['evals_per_image'])} |"
+              + (f" {_per_image(r.get('forward_evals_per_image'))} |" if forward else "")
               for r in board["rows"]]
     return lines
 
