@@ -102,6 +102,13 @@ def _evals(row):
     return "not recorded" if np.isnan(row.evals_per_image) else f"{row.evals_per_image:,.1f}"
 
 
+def _accuracy(accuracy, n):
+    """The accuracy in % with its Wilson 95% interval over the ``n`` images."""
+    from bsattack.stats import wilson
+    share = wilson(int(round(accuracy * n)), n)
+    return f"{100 * share.value:.2f}% [{100 * share.low:.1f}, {100 * share.high:.1f}]"
+
+
 def _forward(row):
     return "—" if row.forward_per_image is None else f"{row.forward_per_image:,.1f}"
 
@@ -132,10 +139,11 @@ def render(dataset, checkpoint, n, rows, command=None, precision="fp32"):
               f"with the challenge's validity checks. The published rows are accuracies of the "
               f"challenge's secret model on all 10,000 test images: unless that checkpoint is "
               f"the official secret model, the two sets of rows measure different networks.", "",
-              "| attack (this project) | accuracy | largest L∞ | gradient evaluations per image |"
+              "| attack (this project) | accuracy [Wilson 95%] | largest L∞ "
+              "| gradient evaluations per image |"
               + (" forward evaluations per image |" if forward else ""),
               "| --- | --- | --- | --- |" + (" --- |" if forward else "")]
-    lines += [f"| {r.attack} | {100 * r.accuracy:.2f}% | {r.largest_linf:.4f} | {_evals(r)} |"
+    lines += [f"| {r.attack} | {_accuracy(r.accuracy, n)} | {r.largest_linf:.4f} | {_evals(r)} |"
               + (f" {_forward(r)} |" if forward else "") for r in rows]
     if boards is None:
         lines += ["", f"No published leaderboard exists for {dataset}."]
