@@ -4,18 +4,13 @@ zip bomb over the size limit, a member flood.  Each is refused with one line, an
 left behind: no target, no temporary folder, no file anywhere outside."""
 import io
 import os
-import sys
 import tarfile
 
 import pytest
 
 from bsattack import fetch
 from bsattack.errors import BsattackError
-
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "bench"))
-from reliability import write_tar as tar_with, write_zip as zip_with  # noqa: E402
+from hostile_cases import write_tar as tar_with, write_zip as zip_with
 
 
 def written_files(root):
