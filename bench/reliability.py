@@ -1,6 +1,6 @@
-"""Run the adversarial user's cases (tests/hostile_cases.py) and write the list of cases,
-what happened (exit code, the one line) and whether each met its expectation, with a summary
-per category, to ``--out``; its first line names the command that wrote it.
+"""Run the adversarial user's cases (tests/support/hostile_cases.py) and write the list of
+cases, what happened (exit code, the one line) and whether each met its expectation, with a
+summary per category, to ``--out``; its first line names the command that wrote it.
 
     python bench/reliability.py [--out results/reliability.md] [--category NAME]
 """
@@ -18,7 +18,7 @@ import click
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
 
-import hostile_cases  # noqa: E402
+from support import hostile_cases  # noqa: E402  (tests/support/)
 from bsattack.outputs import save_text  # noqa: E402
 
 

@@ -12,7 +12,7 @@ and the distances of the candidates are then recomputed exactly in float64.  A r
 *certified* when no non-candidate can beat its k-th exact distance given the worst-case
 float32 rounding bound of the product; an uncertified row (rare ties) is recomputed in
 float64 against the whole training set.  bench/distance.py times this against sklearn and
-faiss; tests/test_distance.py checks it against sklearn's NearestNeighbors.
+faiss; tests/library/test_distance.py checks it against sklearn's NearestNeighbors.
 """
 from dataclasses import dataclass
 

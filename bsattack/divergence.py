@@ -56,8 +56,8 @@ def kde_kl(train_points, test_points, grid=DEFAULT_GRID):
 
 def kde_logpdf(data, points, block=64):
     """log density at ``points`` [M, d] of scipy's ``gaussian_kde(data.T, "scott")``: equal to
-    its ``logpdf`` (tests/test_divergence.py) but vectorised over blocks of ``block`` points,
-    several times faster on the K-L grids (bench/distance.py)."""
+    its ``logpdf`` (tests/library/test_divergence.py) but vectorised over blocks of ``block``
+    points, several times faster on the K-L grids (bench/distance.py)."""
     from scipy.linalg import solve_triangular
     from scipy.stats import gaussian_kde
     kde = gaussian_kde(np.asarray(data, float).T, bw_method="scott")

@@ -1,14 +1,18 @@
-"""Shared fixtures: the small committed data sets and checkpoints under tests/fixtures/."""
+"""Shared fixtures: the small committed data sets and checkpoints under tests/fixtures/.
+The tests live in sub-folders mirroring the code (tests/attacks/, tests/library/, ...); the
+helpers they share, and the paths below, are in tests/support/."""
 import os
 import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:            # tests/: the support package (pytest also puts it first)
+    sys.path.insert(0, HERE)
+
+from support import FIXTURE_VALIDATION_SIZE, FIXTURES, ROOT, SHARED  # noqa: E402
+
 sys.path.insert(0, ROOT)
-FIXTURES = os.path.join(ROOT, "tests", "fixtures")
-SHARED = os.path.join(os.path.dirname(ROOT), "shared")
-FIXTURE_VALIDATION_SIZE = 100
 
 
 def pytest_configure(config):

@@ -2,12 +2,14 @@
 no import cycle between bsattack modules; Click only in the command layer; madry_models
 depends on nothing in bsattack; command modules do not import each other; the library never
 imports pipelines, report or commands; commands import only pipelines, report, the shared
-command modules and errors; nothing imports bench/."""
+command modules and errors; nothing imports bench/; every test module lives in the tests/
+sub-folder of the code it tests and imports no other test module (nor conftest)."""
 import ast
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from support import ROOT
+
 # modules outside commands/ allowed to import Click: the CLI entry (the group cli.py runs)
 CLICK_ALLOWED = {"bsattack.cli"}
 # command modules that still import another command module (none)
@@ -203,3 +205,79 @@ def test_commands_import_only_pipelines_report_shared_modules_and_errors():
         if bad:
             found[m] = sorted(bad)
     assert found == {}
+
+
+# tests/<folder>/: the code its test modules are about (ARCHITECTURE.md's layers); the
+# helpers they share are in tests/support/, the committed data in tests/fixtures/
+TEST_FOLDERS = {
+    "attacks": ("bsattack/attacks",),
+    "commands": ("cli.py", "bsattack/cli.py", "bsattack/commands"),
+    "pipelines": ("bsattack/pipelines",) + tuple(
+        f"bsattack/{m.rpartition('.')[2]}.py" for m in sorted(PIPELINE_MODULES)),
+    "report": ("bsattack/report",),
+    "library": ("bsattack",),                   # the other bsattack/*.py modules
+    "networks": ("madry_models",),
+    "project": ("ARCHITECTURE.md", "pyproject.toml", "docs/API.md"),  # the whole repository
+}
+
+
+def collected_files(tests):
+    """Paths (relative to ``tests``) of the files pytest collects as test modules."""
+    return sorted(os.path.relpath(os.path.join(folder, name), tests)
+                  for folder, _, files in os.walk(tests) for name in files
+                  if name.endswith(".py") and (name.startswith("test_")
+                                               or name.endswith("_test.py")))
+
+
+def misplaced_tests(tests):
+    """Test modules not directly inside one of the TEST_FOLDERS (at tests/ top level, in
+    support/ or fixtures/, in another or a nested folder)."""
+    return [path for path in collected_files(tests)
+            if len(path.split(os.sep)) != 2 or path.split(os.sep)[0] not in TEST_FOLDERS]
+
+
+def imports_between_tests(tests):
+    """{file: sorted test modules or conftest it imports} for every .py file under ``tests``:
+    helpers come from tests/support/ only."""
+    local = {os.path.basename(p)[:-3] for p in collected_files(tests)} | {"conftest"}
+    found = {}
+    for folder, _, files in os.walk(tests):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                bad = {n.split(".")[0] for n in imported(path, name[:-3])} & local
+                if bad:
+                    found[os.path.relpath(path, tests)] = sorted(bad)
+    return found
+
+
+def test_test_checks_find_planted_offenders(tmp_path):
+    for path, text in {"test_top.py": "", "attacks/test_a.py": "from test_b import helper\n",
+                       "library/test_b.py": "def helper():\n    import test_top\n",
+                       "library/test_c.py": "from conftest import ROOT\n",
+                       "elsewhere/test_d.py": "", "attacks/deep/test_e.py": "",
+                       "support/helper.py": "from support import ROOT\n"}.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    assert misplaced_tests(str(tmp_path)) == [os.path.join("attacks", "deep", "test_e.py"),
+                                              os.path.join("elsewhere", "test_d.py"),
+                                              "test_top.py"]
+    assert imports_between_tests(str(tmp_path)) == {
+        os.path.join("attacks", "test_a.py"): ["test_b"],
+        os.path.join("library", "test_b.py"): ["test_top"],
+        os.path.join("library", "test_c.py"): ["conftest"]}
+
+
+def test_every_test_module_is_in_the_folder_of_the_code_it_tests():
+    assert {f: [p for p in paths if not os.path.exists(os.path.join(ROOT, p))]
+            for f, paths in TEST_FOLDERS.items()} == {f: [] for f in TEST_FOLDERS}
+    tests = os.path.join(ROOT, "tests")
+    assert misplaced_tests(tests) == []
+    names = [os.path.basename(p) for p in collected_files(tests)]
+    # no __init__.py in the test folders: pytest imports each test module by its file name
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []
+    assert len(names) > 40
+
+
+def test_no_test_module_imports_another_test_module_or_conftest():
+    assert imports_between_tests(os.path.join(ROOT, "tests")) == {}

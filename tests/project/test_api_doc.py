@@ -4,7 +4,9 @@ import re
 
 import pytest
 
-DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "API.md")
+from support import ROOT
+
+DOC = os.path.join(ROOT, "docs", "API.md")
 
 
 def blocks():

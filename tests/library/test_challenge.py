@@ -13,7 +13,7 @@ from click.testing import CliRunner
 import cli
 from bsattack import challenge, models
 from bsattack.errors import BsattackError
-from conftest import FIXTURE_VALIDATION_SIZE, ROOT
+from support import FIXTURE_VALIDATION_SIZE, ROOT
 
 N = 500
 

@@ -138,7 +138,7 @@ def test_without_the_options_ray_is_not_imported(small_checkpoint, small_split, 
     """The default executor is this process: a whole table runs without importing Ray."""
     import subprocess
     import sys
-    from conftest import FIXTURE_VALIDATION_SIZE, FIXTURES, ROOT
+    from support import FIXTURE_VALIDATION_SIZE, FIXTURES, ROOT
     code = (
         "import sys\n"
         "from bsattack import data\n"

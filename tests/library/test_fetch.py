@@ -23,7 +23,7 @@ from click.testing import CliRunner
 import cli
 from bsattack import data, datasets, fetch, manifest, models, paths
 from bsattack.errors import BsattackError
-from conftest import FIXTURE_VALIDATION_SIZE, ROOT
+from support import FIXTURE_VALIDATION_SIZE, ROOT
 
 tf1 = tf.compat.v1
 

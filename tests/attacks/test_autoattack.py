@@ -17,8 +17,8 @@ from bsattack.attacks.autoattack import AutoAttack, AutoAttackSettings
 from bsattack.attacks.model import Model
 from bsattack.attacks.square import Square, SquareSettings
 from bsattack.commands.attack_options import attack_options, settings_from_options
-from conftest import FIXTURE_VALIDATION_SIZE
-from plain_model import PlainModel, correctly_classified, recording_build
+from support import FIXTURE_VALIDATION_SIZE
+from support.plain_model import PlainModel, correctly_classified, recording_build
 
 # small members, in an order in which each one fools some of the images the earlier ones left
 # on the fixture network (the standard order's APGD-CE leaves its successors none there)

@@ -11,7 +11,7 @@ import cli
 from bsattack.train import BatchSchedule
 from madry_models import checkpoint as ckpt
 from madry_models.mnist import VARIABLE_NAMES
-from test_model_checkpoint import numpy_forward
+from support.mnist_forward import numpy_forward
 
 WIDTHS = "8,16,64"
 ADAM_NAMES = [f"{n}/Adam{s}" for n in VARIABLE_NAMES for s in ("", "_1")]

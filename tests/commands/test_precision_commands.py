@@ -21,7 +21,7 @@ from bsattack.parallel import LocalExecutor
 from bsattack.pipelines import beyond, figures
 from bsattack.progress import silent
 from bsattack.report import readme
-from conftest import FIXTURE_VALIDATION_SIZE
+from support import FIXTURE_VALIDATION_SIZE
 
 QUIET = dict(echo=lambda *_: None)
 COMMANDS = ["attack", "leaderboard", "reproduce", "figures", "distance", "kl",

@@ -15,7 +15,7 @@ from bsattack.attacks.model import Model
 from bsattack.attacks.network import AttackSession
 from bsattack.attacks.pgd import LinfPGD, PGDSettings
 from bsattack.attacks.worst import WorstCase, WorstSettings
-from plain_model import apgd_loop, PlainModel, correctly_classified, recording_build
+from support.plain_model import apgd_loop, PlainModel, correctly_classified, recording_build
 
 tf1 = tf.compat.v1
 TOLERANCE = 1e-6            # an L∞ within a threshold up to float rounding

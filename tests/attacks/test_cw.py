@@ -11,8 +11,8 @@ from bsattack import models
 from bsattack.attacks.cw import CarliniLinf, CWSettings
 from bsattack.attacks.model import Model
 from bsattack.attacks.pgd import LinfPGD, PGDSettings
-from conftest import FIXTURES
-from plain_model import PlainModel, correctly_classified
+from support import FIXTURES
+from support.plain_model import PlainModel, correctly_classified
 
 tf1 = tf.compat.v1
 TOLERANCE = 1e-6

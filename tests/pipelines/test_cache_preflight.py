@@ -15,6 +15,7 @@ from bsattack.attacks.worst import WorstSettings
 from bsattack.errors import BsattackError
 from bsattack.shifts import BlindSpot
 from cli import main
+from support import FIXTURES
 
 QUIET = dict(echo=lambda *_: None)
 PGD = PGDSettings(steps=2, step_size=0.01)
@@ -137,9 +138,8 @@ def test_a_challenge_attack_cache_is_checked_before_the_attack(fashion, tmp_path
 
 def test_the_command_refuses_in_one_line(fashion, tmp_path, attacks):
     checkpoint, _ = fashion
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     args = ["blindspot", "--dataset", "fashion", "--checkpoint", checkpoint, "--attack", "pgd",
-            "--pgd-steps", "2", "--data-dir", os.path.join(root, "tests", "fixtures", "data"),
+            "--pgd-steps", "2", "--data-dir", os.path.join(FIXTURES, "data"),
             "--validation-size", "100", "--cache-dir", str(tmp_path / "cache"),
             "--out", str(tmp_path / "out")]
     assert CliRunner().invoke(main, args + ["--n", "10"]).exit_code == 0

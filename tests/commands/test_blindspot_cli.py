@@ -16,7 +16,7 @@ from bsattack.attacks.worst import WorstSettings
 from bsattack.commands.blindspot import tables
 from bsattack.shifts import BlindSpot
 from cli import main
-from plain_model import PlainModel
+from support.plain_model import PlainModel
 
 PGD = PGDSettings(steps=3, step_size=0.01, batch_size=64)
 QUIET = dict(echo=lambda *_: None)

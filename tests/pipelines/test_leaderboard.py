@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 import cli
 from bsattack import challenge, challenge_attack, leaderboard, models, stats
-from conftest import FIXTURE_VALIDATION_SIZE
+from support import FIXTURE_VALIDATION_SIZE
 
 N = 40
 
@@ -143,7 +143,7 @@ def test_published_boards_are_consistent():
 
 @pytest.mark.parametrize("args,message", [
     (["--rows", "pgd,fgsm"],
-     "Error: unknown leaderboard rows fgsm (known: pgd, pgd-cw, cw, apgd, apgd-dlr, apgd-t, square, autoattack, worst)"),
+     "Error: unknown leaderboard rows fgsm (known: pgd, pgd-cw, cw, apgd, apgd-dlr, apgd-t, square, autoattack, worst, worst-square)"),
     (["--rows", "pgd-cw", "--pgd-loss", "xent"], "Error: row pgd-cw sets --pgd-loss cw"),
     (["--rows", "pgd", "--pgd-steps", "nan"], "Error: Invalid value for '--pgd-steps'"),
 ])
@@ -187,8 +187,8 @@ def test_worst_row_is_at_most_every_other_row(small_checkpoint, fixture_data_dir
 def test_cifar10_attack_file_in_0_255_and_evaluate(tmp_path, cache_dir):
     """CIFAR rules end to end on the synthetic data set and the narrow CIFAR checkpoint:
     the file is (N, 32, 32, 3) in [0, 255], ε = 8 on that scale, and evaluate accepts it."""
-    from cifar_synthetic import write_dataset
-    from conftest import FIXTURES
+    from support import FIXTURES
+    from support.cifar_synthetic import write_dataset
     folder = tmp_path / "cifar" / "cifar-10-batches-py"
     _, _, test_x, test_y = write_dataset(folder, per_batch=8, n_test=12, seed=3)
     small = os.path.join(FIXTURES, "checkpoints", "cifar10_small")

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import ROOT
+from support import ROOT
 
 tomllib = pytest.importorskip("tomllib")
 PACKAGES = ("bsattack", "madry_models")

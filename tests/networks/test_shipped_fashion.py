@@ -10,7 +10,7 @@ from bsattack.manifest import resolve_checkpoint
 from bsattack.paths import CHECKPOINTS_DIR
 from madry_models import checkpoint as ckpt
 from madry_models.mnist import VARIABLE_NAMES, variable_shapes
-from test_model_checkpoint import numpy_forward
+from support.mnist_forward import numpy_forward
 
 
 @pytest.mark.parametrize("natural,name", [(False, "fashion_adv"), (True, "fashion_nat")])

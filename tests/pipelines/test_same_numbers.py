@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from conftest import FIXTURES
+from support import FIXTURES
 
 OLD = os.path.join(FIXTURES, "pre_redesign")
 CW = ["--attack", "cw", "--cw-variant", "reference", "--max-iterations", "20",

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from bsattack.cli import COMMANDS
-from conftest import FIXTURE_VALIDATION_SIZE, ROOT
+from support import FIXTURE_VALIDATION_SIZE, ROOT
 
 CLI = os.path.join(ROOT, "cli.py")
 

@@ -9,7 +9,7 @@ from bsattack.attacks import apgd as apgd_module
 from bsattack.attacks.apgd_targeted import (RANDOM_STREAM, APGDTargeted, APGDTSettings,
                                             TargetedDLR, target_classes)
 from bsattack.attacks.model import LogitsModel
-from plain_model import apgd_loop
+from support.plain_model import apgd_loop
 
 DIM, CLASSES = 24, 10
 

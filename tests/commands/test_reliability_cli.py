@@ -1,9 +1,9 @@
-"""Every case of tests/hostile_cases.py (hostile options, output locations, archives, crafted
-files, damaged checkpoints, data folders, caches, run-time conditions) through the command
-line: its expectation met and no data lost.  Slow: run with -m slow."""
+"""Every case of tests/support/hostile_cases.py (hostile options, output locations, archives,
+crafted files, damaged checkpoints, data folders, caches, run-time conditions) through the
+command line: its expectation met and no data lost.  Slow: run with -m slow."""
 import pytest
 
-import hostile_cases as reliability
+from support import hostile_cases as reliability
 
 
 @pytest.fixture(autouse=True)

@@ -12,8 +12,8 @@ import pytest
 
 from bsattack import claims
 from bsattack.report import readme
+from support import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 Z = 1.959963984540054
 
 
@@ -180,3 +180,34 @@ def test_leaderboard_section_names_its_command_and_counts_forward_evaluations(tm
     assert f"| square | 70.00 [{low:.1f}, {high:.1f}] | 0.0 | 3,210.5 |" in section
     assert "| pgd | 75.00" in section and section.count("forward evaluations per image") == 1
     assert re.search(r"\| pgd \| [^|]+ \| 80\.0 \| — \|", section)
+
+
+def masking_summary(only_square):
+    """A masking check (bench/square_check.py's summary) of one setting at two thresholds."""
+    def row(threshold, worst, square, only_w, only_s, ids):
+        return {"threshold": threshold, "attacked": 200,
+                "worst": {"value": worst / 200, "low": 0, "high": 1, "k": worst, "n": 200},
+                "square": {"value": square / 200, "low": 0, "high": 1, "k": square, "n": 200},
+                "only_worst": only_w, "only_square": only_s, "only_square_ids": ids, "p": 0.5}
+    return {"kind": "masking", "command": "python bench/square_check.py --n 200", "n": 200,
+            "blocks": [{"dataset": "mnist", "alpha": 0.9, "beta": 0.0, "checkpoint": "ck",
+                        "rows": [row(0.27, 70, 68, 4, 2 if only_square else 0,
+                                     [36, 48] if only_square else []),
+                                 row(0.3, 180, 170, 10, 0, [])]}]}
+
+
+@pytest.mark.parametrize("only_square", [True, False])
+def test_masking_claim_fails_exactly_when_square_alone_fools_an_image(tmp_path, only_square):
+    with open(tmp_path / "square_check.json", "w") as handle:
+        json.dump(masking_summary(only_square), handle)
+    text = open(readme.write(str(tmp_path))).read()
+    row = next(r for r in claim_rows(text).values() if "not gradient-masked" in r)
+    if only_square:
+        assert "**does not hold**" in row and "@0.27: only Square 2 (ids 36, 48)" in row
+    else:
+        assert "**holds**" in row and "ids" not in row
+    section = text.split("## Gradient-masking check")[1]
+    low, high = wilson(68, 200)
+    assert f"| mnist α = 0.9, β = 0 | 0.27 | 35.00 [" in section
+    assert f"34.00 [{low:.1f}, {high:.1f}]" in section
+    assert "written by `python bench/square_check.py --n 200`" in section

@@ -10,7 +10,7 @@ import pytest
 
 from bsattack import fetch
 from bsattack.errors import BsattackError
-from hostile_cases import write_tar as tar_with, write_zip as zip_with
+from support.hostile_cases import write_tar as tar_with, write_zip as zip_with
 
 
 def written_files(root):

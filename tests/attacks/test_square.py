@@ -14,8 +14,8 @@ from bsattack.attacks.model import LogitsModel, Model
 from bsattack.attacks.square import Square, SquareSettings, window_fraction
 from bsattack.errors import BsattackError
 from cli import main
-from conftest import FIXTURE_VALIDATION_SIZE
-from plain_model import PlainModel, correctly_classified
+from support import FIXTURE_VALIDATION_SIZE
+from support.plain_model import PlainModel, correctly_classified
 
 TOLERANCE = 1e-6
 

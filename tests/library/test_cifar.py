@@ -18,8 +18,8 @@ import cli
 from bsattack import cifar_data, data, datasets, models, paths
 from bsattack.errors import BsattackError
 from bsattack.shifts import BlindSpot
-from cifar_synthetic import numpy_forward, python_batch_bytes, write_dataset
-from conftest import FIXTURES
+from support import FIXTURES
+from support.cifar_synthetic import numpy_forward, python_batch_bytes, write_dataset
 from madry_models import checkpoint as ckpt
 from madry_models.cifar10 import build_cifar10, variable_shapes
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import ROOT
+from support import ROOT
 from madry_models import checkpoint as ckpt
 from madry_models.mnist import VARIABLE_NAMES
 

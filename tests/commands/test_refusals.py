@@ -14,8 +14,8 @@ import pytest
 from bsattack import atomic, outputs, parallel
 from bsattack.errors import BsattackError
 from bsattack.report.csvfile import write_csv
+from support import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_cli(*args, timeout=120, **kwargs):

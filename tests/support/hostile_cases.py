@@ -1,7 +1,7 @@
 """The adversarial user's cases: hostile options, output locations, archives, crafted files,
 checkpoints, data folders, caches and run-time conditions, each through the command line
 (``cli.main`` under Click's test runner, in this process) in a sandbox folder of its own.
-``tests/test_reliability_cli.py`` runs every case; ``bench/reliability.py`` runs them and
+``tests/commands/test_reliability_cli.py`` runs every case; ``bench/reliability.py`` runs them and
 writes results/reliability.md.
 
 A case is handled cleanly when the command refuses it with one ``Error:`` line (exit 1, or 2
@@ -33,14 +33,14 @@ from unittest import mock
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from support import FIXTURES, ROOT  # tests/ is on sys.path (pytest; bench/reliability.py)
+
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 import cli  # noqa: E402
 from bsattack import fetch, manifest, outputs  # noqa: E402
 
-FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 CHECKPOINT = os.path.join(FIXTURES, "checkpoints", "mnist_small")
 DATA = os.path.join(FIXTURES, "data")
 COMMON = ["--data-dir", DATA, "--validation-size", "100"]
