@@ -86,7 +86,7 @@ def main(argv=None):
     parser.add_argument("--checkpoints", default=None,
                         help="Folder holding <dataset>_adv checkpoints [default: the data "
                              "sets' default adversarially trained models].")
-    parser.add_argument("--n", type=int, default=200)
+    parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--cache-dir", default=CACHE_DIR)
     parser.add_argument("--out", default=os.path.join(ROOT, "results", "square_check"))
     args = parser.parse_args(argv)
@@ -112,7 +112,7 @@ def main(argv=None):
                        "square_forward_per_image": float(square.forward_evals.sum()) / attacked,
                        "rows": compare(worst, square)})
     save_text(args.out + ".md", render(command, args.n, blocks))
-    save_json(args.out + ".json", {"command": command, "n": args.n, "blocks": [
+    save_json(args.out + ".json", {"kind": "masking", "command": command, "n": args.n, "blocks": [
         {**b, "rows": [{**r, "worst": r["worst"].__dict__, "square": r["square"].__dict__}
                        for r in b["rows"]]} for b in blocks]})
     print(f"wrote {args.out}.md, {args.out}.json")

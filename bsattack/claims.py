@@ -227,5 +227,31 @@ def check_cw_vs_pgd(tables, a="cw", b="pgd"):
     return Claim(claim, paper, ours, FAILS if pgd_better else HOLDS, rule)
 
 
+def check_masking(check):
+    """The project's own: no gradient masking on the blind-spot settings checked, i.e. Square
+    (forward passes only) fools no image within a threshold that the worst case leaves
+    (``check``: the summary ``bench/square_check.py`` writes)."""
+    claim = ("the project's worst case is not gradient-masked on the blind-spot settings: "
+             "Square (forward passes only) fools no image within the threshold that the "
+             "worst case leaves")
+    paper = "— (AutoAttack's check; the paper runs none)"
+    rule = ("holds if in every setting checked and at every threshold no image is fooled by "
+            "Square alone; does not hold otherwise (those images are listed)")
+    parts, masked = [], False
+    for block in check["blocks"]:
+        for row in block["rows"]:
+            masked |= row["only_square"] > 0
+            ids = ", ".join(map(str, row["only_square_ids"]))
+            parts.append(f"{block['dataset']} α={block['alpha']:g} β={block['beta']:g} "
+                         f"@{row['threshold']:g}: only Square {row['only_square']}"
+                         + (f" (ids {ids})" if ids else "")
+                         + f", only worst case {row['only_worst']} of {row['attacked']}, "
+                         f"McNemar p = {row['p']:.2g}")
+    if not parts:
+        return Claim(claim, paper, "no setting checked", UNSURE, rule)
+    ours = f"first {check['n']:,} test images; " + "; ".join(parts)
+    return Claim(claim, paper, ours, FAILS if masked else HOLDS, rule)
+
+
 def untestable(claim, paper, why):
     return Claim(claim, paper, "—", UNTESTABLE, why)

@@ -42,3 +42,10 @@ def command_line(argv, program="cli.py"):
             return f"{name}={display_path(value)}"
         return display_path(arg) if os.path.isabs(arg) else arg
     return f"python {program} " + " ".join(shlex.quote(show(a)) for a in argv)
+
+
+def checkpoint_file(checkpoint):
+    """The checkpoint files ``checkpoint`` (a folder or a prefix) restores, as their prefix in
+    the form of :func:`display_path` (a folder resolves to the step its index names)."""
+    from madry_models.checkpoint import resolve_prefix
+    return display_path(resolve_prefix(checkpoint))

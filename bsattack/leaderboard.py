@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bsattack.display import display_path
+from bsattack.display import checkpoint_file, display_path
 
 # the networks and the challenge code (TensorFlow) are imported where used, so that the row
 # names load without them (every --help lists them)
@@ -26,6 +26,7 @@ ROWS = {          # row name -> the attack options that make it
     "square": {"attack": "square"},
     "autoattack": {"attack": "autoattack"},
     "worst": {"attack": "worst"},
+    "worst-square": {"attack": "worst", "worst_square_queries": 5000},
 }
 
 
@@ -115,8 +116,7 @@ def _forward(row):
 
 def _checkpoint_label(checkpoint):
     from madry_models import checkpoint as ckpt
-    prefix = display_path(ckpt.resolve_prefix(checkpoint))
-    return f"{prefix} (sha256 {ckpt.content_hash(checkpoint)[:12]}…)"
+    return f"{checkpoint_file(checkpoint)} (sha256 {ckpt.content_hash(checkpoint)[:12]}…)"
 
 
 def render(dataset, checkpoint, n, rows, command=None, precision="fp32"):

@@ -95,12 +95,13 @@ def settings_from_options(options):
     with the options the command line gave for them."""
     attack = options["attack"]
     shared = {k: options[k] for k in SHARED if options.get(k) is not None}
-    settings = registry.get(attack).settings()
+    settings = dataclasses.replace(registry.get(attack).settings(),
+                                   **_given(registry.get(attack), options))
     members = {s.name for s in settings.members}
     settings = dataclasses.replace(
         settings.map_members(lambda s: _override(s, options, shared)), **shared)
     for name in registry.ATTACKS:
-        if name in members:
+        if name in members or name == attack:
             continue
         entry = registry.get(name)
         for field in _fields(entry):

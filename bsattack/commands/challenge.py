@@ -142,5 +142,5 @@ def _only_own(options):
     from bsattack.attacks import registry
     attack = options["attack"]
     members = {s.name for s in registry.get(attack).settings().members}
-    own = set(attack_option_names(sorted(members)))
+    own = set(attack_option_names(sorted(members | {attack})))
     return {k: (v if k in own else None) for k, v in options.items()} | {"attack": attack}

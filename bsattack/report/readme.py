@@ -58,6 +58,7 @@ def claim_list(found, missing):
     out.append(claims.check_kl_order(rows, paper, {d: why for d, why in missing.items()
                                                    if d in paper and d not in rows}))
     out.append(claims.check_cw_vs_pgd(tables))
+    out += [claims.check_masking(check) for check in found.get("masking", [])]
     for dataset, why in missing.items():
         spec = DATASETS[dataset]
         if spec.paper.figure:
@@ -175,6 +176,23 @@ def _leaderboard_section(folder, board):
     return lines
 
 
+def _masking_section(folder, check):
+    lines = [f"{_link(folder, check['file'][:-5] + '.md')} (first {check['n']:,} test images "
+             f"of each setting; written by `{check['command']}`). Square makes forward passes "
+             f"only: an image only it fools is one the gradient attacks miss.", "",
+             "| setting | threshold | worst case % [95%] | Square % [95%] | only worst case | "
+             "only Square (ids) | McNemar p |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for block in check["blocks"]:
+        for row in block["rows"]:
+            ids = ", ".join(map(str, row["only_square_ids"]))
+            lines.append(
+                f"| {block['dataset']} α = {block['alpha']:g}, β = {block['beta']:g} | "
+                f"{row['threshold']:g} | {_rate(row['worst']['k'], row['worst']['n'])} | "
+                f"{_rate(row['square']['k'], row['square']['n'])} | {row['only_worst']} | "
+                f"{row['only_square']}" + (f" ({ids})" if ids else "") + f" | {row['p']:.2g} |")
+    return lines
+
+
 def _environment_section(run):
     env = run.get("environment", {})
     v, cpu = env.get("versions", {}), env.get("cpu", {})
@@ -238,6 +256,8 @@ def render(folder, found):
     for board in found.get("leaderboard", []):
         lines += ["", f"## {board['dataset']} challenge leaderboard", ""]
         lines += _leaderboard_section(folder, board)
+    for check in found.get("masking", []):
+        lines += ["", "## Gradient-masking check", ""] + _masking_section(folder, check)
     if run:
         lines += ["", "## Environment", ""] + _environment_section(run)
         lines += ["", "## Where the time went", ""] + _steps_section(run)
