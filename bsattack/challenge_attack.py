@@ -14,7 +14,7 @@ import dataclasses
 
 import numpy as np
 
-from bsattack import challenge
+from bsattack import challenge, chunks
 from bsattack.attacks.base import AttackResult
 from bsattack.attacks.pgd import PGDSettings
 from bsattack.datasets import get_spec
@@ -26,7 +26,6 @@ from bsattack.paths import CACHE_DIR, cache_file, digest
 from bsattack.transforms import to_01, to_pm
 from madry_models import checkpoint as ckpt
 
-CHUNK = 500                  # images per cached group: the unit of resume
 UNCOUNTED = -1               # evaluations of an image cached before they were recorded
 
 
@@ -90,9 +89,9 @@ def adversarial_examples(settings, dataset, checkpoint, split, n=None, cache_dir
                          echo=print, progress=None, executor=None, precision="fp32"):
     """:class:`Examples`: [n, ...] adversarial examples in [0, 1] (native layout) for the first
     ``n`` test images of ``split`` under ``settings`` (any registry attack), and the gradient
-    evaluations spent on each; computed in chunks of
-    :data:`CHUNK` by ``executor`` (:mod:`bsattack.parallel`; default: this process), each
-    cached by this driver as soon as it arrives, so an interrupted run resumes.
+    evaluations spent on each; computed in chunks of :data:`bsattack.chunks.CHUNK_SIZE` by
+    ``executor`` (:mod:`bsattack.parallel`; default: this process), each cached by this driver
+    as soon as it arrives, so an interrupted run resumes.
     ``progress(k)`` counts images; ``precision``: the attack's gradient oracle ('fp32' or
     'bf16'; the examples are the attack's, every accuracy of them is float32's)."""
     spec = get_spec(dataset)
@@ -114,31 +113,10 @@ def adversarial_examples(settings, dataset, checkpoint, split, n=None, cache_dir
 
 def _examples(settings, spec, checkpoint, split, n, store, executor, progress, precision):
     """The :class:`Examples` of the first ``n`` test images: cached chunks read, the missing
-    ones computed on ``executor`` and cached.  The worst case takes its full members'
-    examples from their own chunks (computed first when missing); the cache is checked
-    writable before any of them runs when a chunk is missing."""
-    chunks, evals, forwards, missing = {}, {}, {}, []
-    for start in range(0, n, CHUNK):
-        stop = min(start + CHUNK, n)
-        rows = slice(start, stop)
-        key = {**group_key(settings, precision), "start": start, "stop": stop}
-        name = f"{label(settings, precision)}/{start:05d}-{stop:05d}"
-        cached = store.get(name, key, {"adversarial": split.test_x[rows].shape})
-        if cached is not None:
-            chunks[start] = np.asarray(cached["adversarial"], np.float32)
-            evals[start] = np.asarray(cached.get("grad_evals", np.full(stop - start, UNCOUNTED)),
-                                      np.int64)
-            forwards[start] = np.asarray(cached.get("forward_evals", np.zeros(stop - start)),
-                                         np.int64)
-            if progress is not None:
-                progress(stop - start)
-        else:
-            missing.append((start, stop, name, key))
-    if missing:
-        store.check_writable()
-    members = {m.name: _examples(m, spec, checkpoint, split, n, store, executor, None,
-                                 precision)
-               for m in getattr(settings, "full", ())}
+    ones computed on ``executor`` and cached (:mod:`bsattack.chunks`).  The worst case takes
+    its full members' examples from their own chunks (computed first when missing); the cache
+    is checked writable before any of them runs when a chunk is missing."""
+    group, tag, members = group_key(settings, precision), label(settings, precision), {}
 
     def job(start, stop):
         rows = slice(start, stop)
@@ -147,23 +125,25 @@ def _examples(settings, spec, checkpoint, split, n, store, executor, progress, p
             "ids": np.arange(start, stop), "eps": spec.eps,
             "members": {name: m.adversarial[rows] for name, m in members.items()}}, precision)
 
-    def done(index, result, seconds):
-        start, stop, name, key = missing[index]
-        store.put(name, result, key)
-        chunks[start], evals[start] = result["adversarial"], result["grad_evals"]
-        forwards[start] = np.asarray(result.get("forward_evals", np.zeros(stop - start)),
-                                     np.int64)
-        if progress is not None:
-            progress(stop - start)
-    executor.run((job(start, stop) for start, stop, _, _ in missing), done)
-    own = np.concatenate([evals[start] for start in sorted(evals)])
-    parts = [own] + [m.grad_evals for m in members.values()]
+    own = chunks.Chunks(store, n, chunks.CHUNK_SIZE,
+                        lambda start, stop: f"{tag}/{start:05d}-{stop:05d}",
+                        lambda start, stop: {**group, "start": start, "stop": stop},
+                        lambda start, stop: {"adversarial": split.test_x[start:stop].shape},
+                        job)
+    if progress is not None and own.cached_images:
+        progress(own.cached_images)
+    members.update((m.name, _examples(m, spec, checkpoint, split, n, store, executor, None,
+                                      precision))
+                   for m in getattr(settings, "full", ()))
+    chunks.run([own], executor, progress)
+    merged = own.merged({"grad_evals": UNCOUNTED, "forward_evals": 0})
+    parts = [np.asarray(merged["grad_evals"], np.int64)] + [
+        m.grad_evals for m in members.values()]
     total = np.where(np.any([p == UNCOUNTED for p in parts], axis=0), UNCOUNTED,
                      np.sum(parts, axis=0))
-    forward = np.sum([np.concatenate([forwards[start] for start in sorted(forwards)])]
+    forward = np.sum([np.asarray(merged["forward_evals"], np.int64)]
                      + [m.forward_evals for m in members.values()], axis=0)
-    return Examples(np.concatenate([chunks[start] for start in sorted(chunks)]), total,
-                    forward)
+    return Examples(np.asarray(merged["adversarial"], np.float32), total, forward)
 
 
 def _attack_chunk(model, payload):

@@ -18,8 +18,9 @@ resumes at the first missing chunk, a longer run extends a shorter one, and a ca
 anything else is never reused.  Every random draw is keyed by the image's test index, so
 these give the same records as one fresh run.
 
-The chunks are computed by an executor of :mod:`bsattack.parallel` (this process, or Ray
-workers); only this driver writes the cache, as each chunk arrives.
+The chunks are read, computed and merged by :mod:`bsattack.chunks`, on an executor of
+:mod:`bsattack.parallel` (this process, or Ray workers); only this driver writes the cache, as
+each chunk arrives.
 
 Public API: ``run_blindspot(dataset, checkpoint, transform, settings, n, ...)`` ->
 :class:`BlindspotResult`; ``run_many`` (several (transform, settings) runs on one checkpoint,
@@ -33,6 +34,7 @@ import numpy as np
 from bsattack import data
 from bsattack.attacks.base import LINF_TOLERANCE, AttackResult
 from bsattack.attacks.cw import CWSettings
+from bsattack.chunks import CHUNK_SIZE, Chunks, run as run_chunks
 from bsattack.datasets import PAPER_N, get_spec
 from bsattack.errors import BsattackError
 from bsattack.h5store import H5Store
@@ -41,8 +43,6 @@ from bsattack.paths import CACHE_DIR, cache_file
 from bsattack.shifts import ORIGINAL, BlindSpot
 from bsattack.transforms import to_pm
 from madry_models.checkpoint import content_hash
-
-CHUNK_SIZE = 500
 
 
 @dataclass
@@ -213,9 +213,6 @@ def run_many(dataset, checkpoint, runs, n, split, eps=None, cache_dir=CACHE_DIR,
     # (a worst case's before its members run)
     plans = [_Plan(spec, checkpoint, t, s, n, eps, cache_dir, chunk_size, split, echo,
                    precision) for t, s in runs]
-    for plan in plans:
-        if plan.missing and plan.store:
-            plan.store.check_writable()
     owned = executor is None
     executor = executor or LocalExecutor()
     try:
@@ -232,9 +229,9 @@ def run_many(dataset, checkpoint, runs, n, split, eps=None, cache_dir=CACHE_DIR,
 
 
 class _Plan:
-    """One (transform, settings) run: its cache, its inputs, the chunks found in the cache
-    and the jobs of the missing ones; ``known`` (a worst case's full members' results) is
-    set once they have run."""
+    """One (transform, settings) run: its inputs and its :class:`Chunks` (cache read, missing
+    chunks listed, the cache checked writable when any is missing); ``known`` (a worst case's
+    full members' results) is set once they have run."""
 
     def __init__(self, spec, checkpoint, transform, settings, n, eps, cache_dir, chunk_size,
                  split, echo, precision):
@@ -245,20 +242,15 @@ class _Plan:
         self.limits = _thresholds(transform, eps)
         file_key = _file_key(spec, checkpoint, split, eps, transform, settings, chunk_size,
                              precision)
-        self.store = (H5Store(cache_file(cache_dir, "blindspot", f"{spec.name}_{settings.name}",
-                                         file_key), file_key, echo=echo) if cache_dir else None)
+        store = (H5Store(cache_file(cache_dir, "blindspot", f"{spec.name}_{settings.name}",
+                                    file_key), file_key, echo=echo) if cache_dir else None)
         self.x = transform(to_pm(split.test_x[:n]).reshape(n, -1))
         self.labels = split.test_y[:n]
         self.names = [m.name for m in getattr(settings, "members", (settings,))]
-        self.parts, self.missing = {}, []
-        for start in range(0, n, chunk_size):
-            stop = min(start + chunk_size, n)
-            name, key = f"chunk_{start:05d}_{stop:05d}", {"start": start, "stop": stop}
-            cached = self.store.get(name, key, {"linf": (stop - start,)}) if self.store else None
-            if cached is not None:
-                self.parts[start] = cached
-            else:
-                self.missing.append((start, stop, name, key))
+        self.chunks = Chunks(store, n, chunk_size,
+                             lambda start, stop: f"chunk_{start:05d}_{stop:05d}",
+                             lambda start, stop: {"start": start, "stop": stop},
+                             lambda start, stop: {"linf": (stop - start,)}, self.job, self.done)
         self.seconds, self.spent, self.spent_forward, self.rate = 0.0, 0, 0, float("nan")
 
     def job(self, start, stop):
@@ -270,26 +262,17 @@ class _Plan:
                              for m, r in self.known.items()}}
         return Job(self.spec.name, self.checkpoint, _run_chunk, payload, self.precision)
 
-    def done(self, start, stop, name, key, part, seconds):
+    def done(self, start, stop, part, seconds):
+        """Count a computed chunk's evaluations (not its known members') and wall time."""
         rows = slice(start, stop)
         self.spent += int(part["grad_evals"].sum()) - sum(
             int(r.grad_evals[rows].sum()) for r in self.known.values())
         self.spent_forward += int(_forward_evals(part).sum()) - sum(
             int(r.forward_evals[rows].sum()) for r in self.known.values())
         self.seconds += seconds
-        if self.store:
-            self.store.put(name, part, key)
-        self.parts[start] = part
-
-    @property
-    def complete(self):
-        return all(start in self.parts for start, _, _, _ in self.missing)
 
     def result(self):
-        parts = self.parts
-        merged = {k: np.concatenate([parts[s][k] for s in sorted(parts)]) for k in parts[0]
-                  if k != "forward_evals"}
-        forward = np.concatenate([_forward_evals(parts[s]) for s in sorted(parts)])
+        merged = self.chunks.merged({"forward_evals": 0})
         found_by = np.array([self.names[i] if i >= 0 else "" for i in merged["found_by"]],
                             object)
         known = self.known.values()
@@ -302,7 +285,7 @@ class _Plan:
             seconds=self.seconds + sum(r.seconds for r in known),
             new_grad_evals=self.spent + sum(r.new_grad_evals for r in known),
             raw_rate=self.rate, members=self.known, precision=self.precision,
-            forward_evals=forward,
+            forward_evals=np.asarray(merged["forward_evals"], np.int64),
             new_forward_evals=self.spent_forward + sum(r.new_forward_evals for r in known))
 
 
@@ -313,34 +296,29 @@ def _forward_evals(part):
 
 
 def _execute(plans, executor, echo, progress_for, on_result):
-    """Run every plan's missing chunks on ``executor``; the driver writes each chunk's cache
-    entry as it arrives and reports complete results in order."""
-    for plan in plans:
-        if plan.missing:
-            plan.rate = _announce(executor, plan, echo)
-    jobs = [(plan, chunk) for plan in plans for chunk in plan.missing]
-    results, reported = [], [0]
+    """Run every plan's missing chunks on ``executor`` (:func:`bsattack.chunks.run`) and
+    report complete results in order."""
+    todo = [plan for plan in plans if plan.chunks.missing]
+    for plan in todo:
+        plan.rate = _announce(executor, plan, echo)
+    results = []
 
     def report():
-        while reported[0] < len(plans) and plans[reported[0]].complete:
-            results.append(plans[reported[0]].result())
-            reported[0] += 1
+        while len(results) < len(plans) and plans[len(results)].chunks.complete:
+            results.append(plans[len(results)].result())
             if on_result is not None:
                 on_result(results)
 
     report()
-    total = sum(stop - start for _, (start, stop, _, _) in jobs)
-    label = (f"{plans[0].settings.name} on {len({id(p) for p, _ in jobs})} setting(s)"
-             if jobs else "")
-    bar = progress_for(total, label) if progress_for and jobs else nullcontext(None)
+    total = sum(plan.chunks.missing_images for plan in todo)
+    label = f"{plans[0].settings.name} on {len(todo)} setting(s)" if todo else ""
+    bar = progress_for(total, label) if progress_for and todo else nullcontext(None)
     with bar as progress:
-        def done(index, part, seconds):
-            plan, chunk = jobs[index]
-            plan.done(*chunk, part, seconds)
+        def arrived(images):
             if progress is not None:
-                progress.update(chunk[1] - chunk[0])
+                progress.update(images)
             report()
-        executor.run((plan.job(start, stop) for plan, (start, stop, _, _) in jobs), done)
+        run_chunks([plan.chunks for plan in plans], executor, arrived)
     return results
 
 
@@ -391,7 +369,7 @@ def _gradient_rate(model, payload):
 
 def _announce(executor, plan, echo):
     """Print the budget and the network's raw gradient rate; return the rate."""
-    count = sum(stop - start for start, stop, _, _ in plan.missing)
+    count = plan.chunks.missing_images
     probe = slice(0, min(plan.settings.batch_size, len(plan.x)))
     rate = executor.call(Job(plan.spec.name, plan.checkpoint, _gradient_rate,
                              {"x": plan.x[probe], "labels": plan.labels[probe]}, plan.precision))

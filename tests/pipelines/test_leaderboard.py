@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-from bsattack import challenge, challenge_attack, leaderboard, models, stats
+from bsattack import challenge, challenge_attack, chunks, leaderboard, models, stats
 from support import FIXTURE_VALIDATION_SIZE
 
 N = 40
@@ -55,7 +55,7 @@ def test_attack_file_is_valid_and_scores_as_printed(attack, small_checkpoint, sm
 def test_attack_resumes_from_cached_chunks(small_checkpoint, small_split, cache_dir,
                                            monkeypatch):
     from bsattack.attacks.pgd import LinfPGD, PGDSettings
-    monkeypatch.setattr(challenge_attack, "CHUNK", 15)
+    monkeypatch.setattr(chunks, "CHUNK_SIZE", 15)
     settings = challenge_attack.with_challenge_defaults(PGDSettings(steps=10), "mnist",
                                                         given=("steps",))
     assert (settings.steps, settings.step_size) == (10, 0.01)
@@ -87,7 +87,7 @@ def test_attack_resumes_from_cached_chunks(small_checkpoint, small_split, cache_
     clean, _ = challenge.clean_test_images(split, "mnist", N)
     assert challenge.check_attack(full, clean, "mnist") <= 0.3 + 1e-6
     monkeypatch.setattr(LinfPGD, "run", real_run)
-    monkeypatch.setattr(challenge_attack, "CHUNK", 40)
+    monkeypatch.setattr(chunks, "CHUNK_SIZE", 40)
     fresh = challenge_attack.adversarial_examples(settings, "mnist", checkpoint, split, N,
                                                   cache_dir=str(cache_dir / "fresh"))
     np.testing.assert_array_equal(fresh.adversarial, full)   # the file of an uninterrupted run
