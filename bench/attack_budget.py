@@ -24,6 +24,7 @@ from bsattack import data  # noqa: E402
 from bsattack.attacks import registry  # noqa: E402
 from bsattack.attacks.apgd import APGDSettings  # noqa: E402
 from bsattack.attacks.cw import CWSettings  # noqa: E402
+from bsattack.datasets import get_spec  # noqa: E402
 from bsattack.attacks.pgd import PGDSettings  # noqa: E402
 from bsattack.display import command_line  # noqa: E402
 from bsattack.outputs import save_figure  # noqa: E402
@@ -47,7 +48,7 @@ COLUMNS = ["setting", "attack", "budget", "images", "success_eps", "success_alph
            "evals_per_image", "seconds"]
 
 
-def images(model, dataset, transform, how, split):
+def images(model, transform, how, split):
     """(x' [k, d], labels, test indices) of the attacked images."""
     rule, count = how
     n = count if rule == "first_test" else 4 * count
@@ -146,11 +147,12 @@ def main():
     rows = []
     for setting in args.settings.split(","):
         dataset, transform, how = SETTINGS[setting]
-        checkpoint = os.path.join(args.checkpoints, f"{dataset}_adv")
-        split = data.load(dataset, args.data_dir, download=False)
-        model = Model(dataset, checkpoint)
-        x, y, ids = images(model, dataset, transform, how, split)
-        thresholds = transform.thresholds(model_eps(dataset))
+        spec = get_spec(dataset)
+        checkpoint = os.path.join(args.checkpoints, f"{spec.name}_adv")
+        split = data.load(spec, args.data_dir, download=False)
+        model = Model(spec, checkpoint)
+        x, y, ids = images(model, transform, how, split)
+        thresholds = transform.thresholds(spec.eps)
         for attack in args.attacks.split(","):
             for settings in BUDGETS[attack]:
                 key = {"setting": setting, "how": list(how), "settings": settings.key(),
@@ -172,11 +174,6 @@ def main():
     write_csv(os.path.join(args.out, "attack_budget.csv"), rows, COLUMNS,
               ["command: " + command_line(sys.argv[1:], "bench/attack_budget.py")])
     plot(rows, os.path.join(args.out, "attack_budget.png"))
-
-
-def model_eps(dataset):
-    from bsattack.datasets import get_spec
-    return get_spec(dataset).eps
 
 
 def checkpoint_hash(path):

@@ -146,13 +146,13 @@ def main():
     spec = get_spec(args.dataset)
     transform = BlindSpot(args.alpha, args.beta)
     thresholds = transform.thresholds(spec.eps)
-    split = data.load(args.dataset, args.data_dir, download=False)
-    model = Model(args.dataset, args.checkpoint)
+    split = data.load(spec, args.data_dir, download=False)
+    model = Model(spec, args.checkpoint)
     n = 4 * max(args.per_image, args.pgd_images)
     x = transform(to_pm(split.test_x[:n]).reshape(n, -1))
     y = split.test_y[:n]
     ids = np.flatnonzero(model.predict(x) == y)
-    print(f"{args.dataset} α={args.alpha:g} β={args.beta:g}, {args.checkpoint}")
+    print(f"{spec.name} α={args.alpha:g} β={args.beta:g}, {args.checkpoint}")
     raw = [model.gradient_rate(x[ids[:1]], y[ids[:1]]),
            model.gradient_rate(x[ids[:500]], y[ids[:500]])]
     print(f"(d) raw forward+backward: {raw[0]:.0f}/s at batch 1, {raw[1]:.0f}/s at batch "

@@ -71,12 +71,12 @@ def check(dataset, checkpoint, data_dir, batch_size, pgd_steps, rounds, verbose)
     print(f"TensorFlow {tf.__version__}, built with CUDA: {tf.test.is_built_with_cuda()}; "
           f"GPUs it sees: {', '.join(g.name for g in gpus) or 'none'}")
     spec = get_spec(dataset)
-    checkpoint = resolve_checkpoint(dataset, checkpoint)
-    split = data.load(dataset, data_dir, echo=lambda message: print(message, file=sys.stderr))
+    checkpoint = resolve_checkpoint(spec, checkpoint)
+    split = data.load(spec, data_dir, echo=lambda message: print(message, file=sys.stderr))
     x01 = split.test_x[:batch_size].reshape(-1, spec.dim)
     labels = split.test_y[:batch_size]
 
-    model = Model(dataset, checkpoint)
+    model = Model(spec, checkpoint)
     x = to_pm(x01)                                       # the attacks' units
     attack = LinfPGD(model, PGDSettings(steps=pgd_steps, batch_size=batch_size))
     used = devices_used(tf, model.net, x01, labels)
@@ -88,7 +88,7 @@ def check(dataset, checkpoint, data_dir, batch_size, pgd_steps, rounds, verbose)
     raw, rate = max(raws), max(rates)
     model.close()
     print("ran on: " + "; ".join(f"{name} ({nodes} nodes)" for name, nodes in used.items()))
-    print(f"{dataset}, {display_path(checkpoint)}, batch {len(labels)}, best of {rounds}: "
+    print(f"{spec.name}, {display_path(checkpoint)}, batch {len(labels)}, best of {rounds}: "
           f"raw forward+backward "
           f"{raw:,.0f} image-gradients/s; PGD-{pgd_steps} {rate:,.0f} gradient evaluations/s "
           f"({rate / raw:.0%} of raw)")

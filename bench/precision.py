@@ -22,12 +22,12 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def raw_rates(dataset, checkpoint, split, batch_size, rounds):
+def raw_rates(spec, checkpoint, split, batch_size, rounds):
     from bsattack.attacks.model import Model
     from bsattack.transforms import to_pm
     x = to_pm(split.test_x[:batch_size]).reshape(batch_size, -1)
     y = split.test_y[:batch_size]
-    models = {p: Model(dataset, checkpoint, p) for p in ("fp32", "bf16")}
+    models = {p: Model(spec, checkpoint, p) for p in ("fp32", "bf16")}
     try:
         best = {p: 0.0 for p in models}
         for _ in range(rounds):
@@ -39,7 +39,7 @@ def raw_rates(dataset, checkpoint, split, batch_size, rounds):
             model.close()
 
 
-def attack_both(args, split):
+def attack_both(args, spec, split):
     from bsattack.attacks import registry
     from bsattack.experiment import run_blindspot
     from bsattack.shifts import BlindSpot
@@ -47,7 +47,7 @@ def attack_both(args, split):
     runs = {}
     for p in ("fp32", "bf16"):
         start = time.perf_counter()
-        result = run_blindspot(args.dataset, args.checkpoint, BlindSpot(args.alpha, args.beta),
+        result = run_blindspot(spec, args.checkpoint, BlindSpot(args.alpha, args.beta),
                                settings, args.n, split=split, cache_dir=None,
                                echo=lambda *a: None, precision=p)
         runs[p] = (result, time.perf_counter() - start)
@@ -68,18 +68,20 @@ def main():
     parser.add_argument("--tables", action="store_true",
                         help="Compare the paper's table at both precisions (cached) instead.")
     args = parser.parse_args()
+    from bsattack.datasets import get_spec
+    spec = get_spec(args.dataset)
     if args.tables:
-        return compare_tables(args)
+        return compare_tables(args, spec)
 
     from bsattack.startup import start_tensorflow
     start_tensorflow()
     from bsattack import data
-    split = data.load(args.dataset, args.data_dir)
-    rates = raw_rates(args.dataset, args.checkpoint, split, args.batch_size, args.rounds)
+    split = data.load(spec, args.data_dir)
+    rates = raw_rates(spec, args.checkpoint, split, args.batch_size, args.rounds)
     print(f"raw forward+backward rate, batch {args.batch_size}: fp32 {rates['fp32']:,.0f}/s, "
           f"bf16 {rates['bf16']:,.0f}/s ({rates['bf16'] / rates['fp32']:.2f}x)")
-    settings, runs = attack_both(args, split)
-    print(f"{settings.describe()} on the first {args.n} {args.dataset} test images, "
+    settings, runs = attack_both(args, spec, split)
+    print(f"{settings.describe()} on the first {args.n} {spec.name} test images, "
           f"α={args.alpha:g} β={args.beta:g}:")
     for p, (result, seconds) in runs.items():
         s = result.summary()
@@ -96,23 +98,23 @@ def main():
           f"{int((b.success_eps & ~a.success_eps)[attacked].sum())} only bf16)")
 
 
-def compare_tables(args):
+def compare_tables(args, spec):
     from bsattack import data
     from bsattack.attacks import registry
     from bsattack.experiment import run_table
     from bsattack.startup import start_tensorflow
     start_tensorflow()
-    split = data.load(args.dataset, args.data_dir)
+    split = data.load(spec, args.data_dir)
     settings = registry.get(args.attack).settings()
     tables = {}
     for p in ("fp32", "bf16"):
         start = time.perf_counter()
-        tables[p] = run_table(args.dataset, args.checkpoint, settings, args.n, split,
+        tables[p] = run_table(spec, args.checkpoint, settings, args.n, split,
                               echo=lambda *a: None, precision=p)
         spent = sum(r.new_grad_evals for r in tables[p])
         print(f"{p}: {spent:,} gradient evaluations run now in {time.perf_counter() - start:.0f} s"
               f" (raw rate {max((r.raw_rate for r in tables[p] if r.new_grad_evals), default=0):,.0f}/s)")
-    print(f"{settings.describe()}, {args.dataset}, first {args.n} test images; success % "
+    print(f"{settings.describe()}, {spec.name}, first {args.n} test images; success % "
           f"(fp32 / bf16 / difference) and per-image agreement:")
     print("| α | β | @ε fp32 | @ε bf16 | Δ | @α·ε fp32 | @α·ε bf16 | Δ | agreement @ε | @α·ε |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")

@@ -21,10 +21,10 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from bsattack.datasets import PAPER_N, PAPER_TABLE_DATASETS  # noqa: E402
+from bsattack.datasets import DATASETS, PAPER_N, PAPER_TABLE_DATASETS  # noqa: E402
 
 
-def timed_table(dataset, checkpoint, split, settings, n, chunk, executor_of):
+def timed_table(spec, checkpoint, split, settings, n, chunk, executor_of):
     """(wall seconds, executor start seconds, results) of one table from an empty cache."""
     from bsattack.experiment import run_table
     began = time.perf_counter()
@@ -33,7 +33,7 @@ def timed_table(dataset, checkpoint, split, settings, n, chunk, executor_of):
         executor.worker_pids()              # actors up (TensorFlow imported)
     started = time.perf_counter() - began
     with executor, tempfile.TemporaryDirectory() as cache:
-        results = run_table(dataset, checkpoint, settings, n, split, cache_dir=cache,
+        results = run_table(spec, checkpoint, settings, n, split, cache_dir=cache,
                             chunk_size=chunk, echo=lambda *_: None, executor=executor)
     return time.perf_counter() - began, started, results
 
@@ -80,16 +80,17 @@ def main():
                              f"{CHUNK_SIZE})")
     args = parser.parse_args()
 
+    spec = get_spec(args.dataset)
     settings = PGDSettings(steps=100, step_size=0.01)
-    checkpoint = os.path.join(args.checkpoints, f"{args.dataset}_adv")
-    split = data.load(args.dataset, args.data_dir, download=False)
+    checkpoint = os.path.join(args.checkpoints, f"{spec.name}_adv")
+    split = data.load(spec, args.data_dir, download=False)
     runs = {"this process": LocalExecutor, "1 Ray worker": lambda: RayExecutor(workers=1),
             "2 Ray workers": lambda: RayExecutor(workers=2)}
     measured = {}
-    print(f"one table: {args.dataset}, {settings.describe()}, first {args.n} images, "
+    print(f"one table: {spec.name}, {settings.describe()}, first {args.n} images, "
           f"chunks of {args.chunk}, {os.cpu_count()} CPUs")
     for name, executor_of in runs.items():
-        wall, started, results = timed_table(args.dataset, checkpoint, split, settings, args.n,
+        wall, started, results = timed_table(spec, checkpoint, split, settings, args.n,
                                              args.chunk, executor_of)
         chunk_seconds = sum(r.seconds for r in results)
         evals = sum(r.new_grad_evals for r in results)
@@ -111,14 +112,14 @@ def main():
     put = write_seconds(args.paper_chunk, int(np.prod(split.test_x.shape[1:])))
     start = measured["2 Ray workers"][2]
     costs = []
-    for dataset in PAPER_TABLE_DATASETS:
-        for t in paper_grid(dataset):
-            own = per_image.get((t.alpha, t.beta), fallback) if dataset == args.dataset \
+    for name in PAPER_TABLE_DATASETS:
+        for t in paper_grid(DATASETS[name]):
+            own = per_image.get((t.alpha, t.beta), fallback) if name == spec.name \
                 else fallback
             costs += [own * min(args.paper_chunk, PAPER_N - s)
                       for s in range(0, PAPER_N, args.paper_chunk)]
     print(f"\npaper size: Tables 2-3, {PAPER_N} images per setting, {len(costs)} chunks of "
-          f"{args.paper_chunk}; per-image cost from the 1-worker run ({args.dataset}; the "
+          f"{args.paper_chunk}; per-image cost from the 1-worker run ({spec.name}; the "
           f"other table at its mean); driver write {put * 1000:.0f} ms per chunk; start-up "
           f"of the 2 workers (TensorFlow imported) {start:.1f} s, added once")
     print(f"  {'K':>4s} {'projected wall':>15s} {'speed-up':>9s}  limit")
@@ -130,7 +131,7 @@ def main():
                  "largest chunk" if compute <= max(costs) * 1.01 else
                  "driver writes" if put * len(costs) >= compute else "compute")
         print(f"  {k:4d} {wall / 60:12.1f} min {one / wall:8.1f}x  {limit}")
-    print(f"  ({get_spec(args.dataset).name} measured; beyond {len(costs)} workers a smaller "
+    print(f"  ({spec.name} measured; beyond {len(costs)} workers a smaller "
           f"--paper-chunk is needed to keep scaling)")
 
 

@@ -20,6 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from bsattack import data, experiment, stats  # noqa: E402
+from bsattack.datasets import get_spec  # noqa: E402
 from bsattack.attacks.square import SquareSettings  # noqa: E402
 from bsattack.attacks.worst import WorstSettings  # noqa: E402
 from bsattack.display import command_line, display_path  # noqa: E402
@@ -96,11 +97,12 @@ def main(argv=None):
     check_writable_dir(os.path.dirname(os.path.abspath(args.out)), "--out")
     blocks = []
     for dataset, alpha, beta in SETTINGS:
+        spec = get_spec(dataset)
         checkpoint = resolve_checkpoint(
-            dataset, os.path.join(args.checkpoints, f"{dataset}_adv") if args.checkpoints else None)
-        split = data.load(dataset, args.data_dir)
+            spec, os.path.join(args.checkpoints, f"{dataset}_adv") if args.checkpoints else None)
+        split = data.load(spec, args.data_dir)
         transform = BlindSpot(alpha, beta)
-        results = [experiment.run_blindspot(dataset, checkpoint, transform, settings, args.n,
+        results = [experiment.run_blindspot(spec, checkpoint, transform, settings, args.n,
                                             split=split, cache_dir=args.cache_dir)
                    for settings in (WorstSettings(), SquareSettings())]
         worst, square = results

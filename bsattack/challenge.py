@@ -18,7 +18,6 @@ import zipfile
 import numpy as np
 
 from bsattack import models, outputs
-from bsattack.datasets import get_spec
 from bsattack.errors import BsattackError
 from madry_models import checkpoint as ckpt
 
@@ -26,13 +25,9 @@ TOLERANCE = 1e-4          # run_attack.py: range and ε are both checked with +0
 CHALLENGE_SIZE = 10000    # run_attack.py hard-codes num_eval_examples = 10000
 
 
-def challenge_for(dataset):
-    """The data set's :class:`bsattack.datasets.Challenge` rules."""
-    return get_spec(dataset).challenge
-
-
-def expected_shape(dataset, n=CHALLENGE_SIZE):
-    return (n, *get_spec(dataset).input_shape)
+def expected_shape(spec, n=CHALLENGE_SIZE):
+    """The attack file's shape for the data set ``spec``: n images in the network's layout."""
+    return (n, *spec.input_shape)
 
 
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
@@ -95,10 +90,11 @@ def load_attack_file(path):
     return array
 
 
-def check_attack(x_adv, clean, dataset):
+def check_attack(x_adv, clean, spec):
     """Raise BsattackError with run_attack.py's reason when ``x_adv`` is not a valid attack on
-    ``clean`` (both in file units); return the largest perturbation."""
-    rules = challenge_for(dataset)
+    ``clean`` (both in file units) under the challenge rules of ``spec``; return the largest
+    perturbation."""
+    rules = spec.challenge
     want = clean.shape
     if x_adv.shape != want:
         raise BsattackError(f"Invalid shape: expected {_shape(want)}, found {_shape(x_adv.shape)}")
@@ -129,13 +125,13 @@ def _shape(shape):
     return "(" + ",".join(str(d) for d in shape) + ")"
 
 
-def clean_test_images(split, dataset, n):
+def clean_test_images(split, spec, n):
     """The first ``n`` clean test images in file units and layout, and their labels."""
-    rules = challenge_for(dataset)
+    rules = spec.challenge
     if len(split.test_x) < n:
-        raise BsattackError(f"{dataset} test set has {len(split.test_x)} images, the attack file "
+        raise BsattackError(f"{spec.name} test set has {len(split.test_x)} images, the attack file "
                             f"is checked against {n}")
-    images = split.test_x[:n].reshape(expected_shape(dataset, n))
+    images = split.test_x[:n].reshape(expected_shape(spec, n))
     if rules.high != 1.0:      # [0,1] float32 -> the exact integer pixels of the file
         images = np.rint(images.astype(np.float64) * rules.high)
     return images, split.test_y[:n]
@@ -146,19 +142,19 @@ save_atomic = outputs.save_npy
 save_text_atomic = outputs.save_text
 
 
-def evaluate(dataset, checkpoint, attack_file, split, n=CHALLENGE_SIZE, pred_out="pred.npy",
+def evaluate(spec, checkpoint, attack_file, split, n=CHALLENGE_SIZE, pred_out="pred.npy",
              echo=print):
     """run_attack.py: validate ``attack_file``, print the accuracy of ``checkpoint`` on it,
     save the int64 predictions to ``pred_out``.  Returns the accuracy in [0, 1]."""
     outputs.check_writable_file(pred_out, what=f"the predictions to {pred_out}")
     ckpt.resolve_prefix(checkpoint)
     x_adv = load_attack_file(attack_file)
-    clean, labels = clean_test_images(split, dataset, n)
-    largest = check_attack(x_adv, clean, dataset)
-    rules = challenge_for(dataset)
+    clean, labels = clean_test_images(split, spec, n)
+    largest = check_attack(x_adv, clean, spec)
+    rules = spec.challenge
     echo(f"{len(x_adv)} images, largest L∞ perturbation {largest:.6f} (ε = {rules.eps:g})")
     inputs = (x_adv.astype(np.float64) / rules.high).astype(np.float32)
-    predictions = models.predict(dataset, checkpoint, inputs, rules.batch_size)
+    predictions = models.predict(spec, checkpoint, inputs, rules.batch_size)
     accuracy = float(np.sum(predictions == labels)) / len(labels)
     echo("Accuracy: {:.2f}%".format(100.0 * accuracy))
     outputs.save_npy(pred_out, predictions)

@@ -14,10 +14,9 @@ import dataclasses
 
 import numpy as np
 
-from bsattack import challenge, chunks
+from bsattack import chunks
 from bsattack.attacks.base import AttackResult
 from bsattack.attacks.pgd import PGDSettings
-from bsattack.datasets import get_spec
 from bsattack.errors import BsattackError
 from bsattack.experiment import batch_key
 from bsattack.h5store import H5Store
@@ -49,10 +48,11 @@ class Examples:
         return float(self.forward_evals.mean()) if len(self.forward_evals) else 0.0
 
 
-def with_challenge_defaults(settings, dataset, given=()):
-    """``settings`` with the leaderboard's PGD steps and step size for ``dataset`` wherever
-    they were not ``given`` (names of the PGD fields the user set), members included."""
-    rules = get_spec(dataset).challenge
+def with_challenge_defaults(settings, spec, given=()):
+    """``settings`` with the leaderboard's PGD steps and step size for the data set ``spec``
+    wherever they were not ``given`` (names of the PGD fields the user set), members
+    included."""
+    rules = spec.challenge
     steps, step_size = rules.pgd_steps, rules.pgd_step_size
 
     def fix(s):
@@ -80,26 +80,26 @@ def label(settings, precision="fp32"):
     return f"{settings.name}-{digest(group_key(settings, precision))[:12]}"
 
 
-def cache_path(dataset, checkpoint_hash, fingerprint, cache_dir=None):
-    return cache_file(cache_dir or CACHE_DIR, "attacks", dataset,
+def cache_path(spec, checkpoint_hash, fingerprint, cache_dir=None):
+    return cache_file(cache_dir or CACHE_DIR, "attacks", spec.name,
                       {"checkpoint": checkpoint_hash, "data": fingerprint})
 
 
-def adversarial_examples(settings, dataset, checkpoint, split, n=None, cache_dir=None,
+def adversarial_examples(settings, spec, checkpoint, split, n=None, cache_dir=None,
                          echo=print, progress=None, executor=None, precision="fp32"):
     """:class:`Examples`: [n, ...] adversarial examples in [0, 1] (native layout) for the first
-    ``n`` test images of ``split`` under ``settings`` (any registry attack), and the gradient
-    evaluations spent on each; computed in chunks of :data:`bsattack.chunks.CHUNK_SIZE` by
-    ``executor`` (:mod:`bsattack.parallel`; default: this process), each cached by this driver
-    as soon as it arrives, so an interrupted run resumes.
+    ``n`` test images of ``split`` (of the data set ``spec``) under ``settings`` (any registry
+    attack), and the gradient evaluations spent on each; computed in chunks of
+    :data:`bsattack.chunks.CHUNK_SIZE` by ``executor`` (:mod:`bsattack.parallel`; default:
+    this process), each cached by this driver as soon as it arrives, so an interrupted run
+    resumes.
     ``progress(k)`` counts images; ``precision``: the attack's gradient oracle ('fp32' or
     'bf16'; the examples are the attack's, every accuracy of them is float32's)."""
-    spec = get_spec(dataset)
     n = len(split.test_x) if n is None else n
     if n > len(split.test_x):
         raise BsattackError(f"--n {n} is more than the {len(split.test_x)} test images")
     digest = ckpt.content_hash(checkpoint)
-    store = H5Store(cache_path(spec.name, digest, split.fingerprint, cache_dir),
+    store = H5Store(cache_path(spec, digest, split.fingerprint, cache_dir),
                     {"checkpoint": digest, "data": split.fingerprint}, echo)
     owned = executor is None
     executor = executor or LocalExecutor()
@@ -175,6 +175,6 @@ def _as_result(model, adv01, x, labels, eps, name):
                         np.where(fooled, name, "").astype(object))
 
 
-def to_file_units(dataset, adv01):
+def to_file_units(spec, adv01):
     """Challenge-file values: [0, 1] for MNIST, [0, 255] for CIFAR10."""
-    return (adv01.astype(np.float64) * challenge.challenge_for(dataset).high).astype(np.float32)
+    return (adv01.astype(np.float64) * spec.challenge.high).astype(np.float32)

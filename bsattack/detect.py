@@ -8,7 +8,7 @@ Embeddings come from :class:`bsattack.embed.Embeddings` (the train set and the o
 set from the shared cache; the shifted first-``n`` test images from a small cache of their own
 under ``cache_dir``), distances from :func:`bsattack.distance.knn_distance`.
 
-Public API: ``auroc(original, shifted)``, ``distance_aurocs(dataset, checkpoint, split, settings,
+Public API: ``auroc(original, shifted)``, ``distance_aurocs(spec, checkpoint, split, settings,
 n, ...)`` -> {name: AUROC}.
 """
 import dataclasses
@@ -33,18 +33,18 @@ def auroc(original, shifted):
     return float(roc_auc_score(labels, np.r_[original, shifted]))
 
 
-def distance_aurocs(dataset, checkpoint, split, settings, n=1000, k=DEFAULT_K, cache_dir=None,
+def distance_aurocs(spec, checkpoint, split, settings, n=1000, k=DEFAULT_K, cache_dir=None,
                     echo=print, progress=silent):
     """{setting name: AUROC of D (Eq. 2, extractor ``checkpoint``) for shifted vs original}
     on the first ``n`` test images, for every non-original setting (a :mod:`bsattack.shifts`
     transform) in ``settings``."""
     if not 1 <= n <= len(split.test_x):
         raise BsattackError(f"--n-detect must be between 1 and {len(split.test_x)} (got {n})")
-    full = Embeddings(dataset, checkpoint, split, cache_dir, echo=echo, progress=progress)
+    full = Embeddings(spec, checkpoint, split, cache_dir, echo=echo, progress=progress)
     train = full.get("train")
     original = knn_distance(full.get("test")[:n], train, k=k)
     head = dataclasses.replace(split, test_x=split.test_x[:n], test_y=split.test_y[:n])
-    small = Embeddings(dataset, checkpoint, head,
+    small = Embeddings(spec, checkpoint, head,
                        os.path.join(cache_dir or CACHE_DIR, "beyond"), echo=echo, progress=progress)
     result = {}
     for s in settings:
@@ -52,6 +52,6 @@ def distance_aurocs(dataset, checkpoint, split, settings, n=1000, k=DEFAULT_K, c
             continue
         shifted = knn_distance(small.get("test", s), train, k=k)
         result[s.name] = auroc(original, shifted)
-        echo(f"{dataset} {os.path.basename(checkpoint.rstrip(os.sep))} {s.name}: "
+        echo(f"{spec.name} {os.path.basename(checkpoint.rstrip(os.sep))} {s.name}: "
              f"AUROC {result[s.name]:.3f}")
     return result

@@ -30,23 +30,24 @@ def group_name(part, transform=ORIGINAL):
 
 
 class Embeddings:
-    """h(x) of ``checkpoint`` on the images of ``split`` (a :class:`bsattack.data.Split`).
+    """h(x) of ``checkpoint`` (a network of the data set ``spec``) on the images of ``split``
+    (a :class:`bsattack.data.Split`).
 
     ``get(part, transform)`` returns the cached [N, d] float32 array or computes and stores
     it; the network is only built and restored when something has to be computed.
     ``progress`` follows :mod:`bsattack.progress`."""
 
-    def __init__(self, dataset, checkpoint, split, cache_dir=None, batch_size=500, echo=print,
+    def __init__(self, spec, checkpoint, split, cache_dir=None, batch_size=500, echo=print,
                  progress=silent):
-        self.dataset, self.split, self.batch_size = dataset, split, batch_size
+        self.spec, self.split, self.batch_size = spec, split, batch_size
         self.cache_dir, self.progress = cache_dir, progress
         self.checkpoint = ckpt.resolve_prefix(checkpoint)
         digest = ckpt.content_hash(self.checkpoint)
-        self.file_key = {"checkpoint_sha256": digest, "dataset": dataset,
+        self.file_key = {"checkpoint_sha256": digest, "dataset": spec.name,
                          "data": split.fingerprint, "version": VERSION}
-        self.path = paths.cache_file(cache_dir, "embed", dataset, self.file_key)
+        self.path = paths.cache_file(cache_dir, "embed", spec.name, self.file_key)
         self.store = H5Store(self.path, self.file_key, echo)
-        self.dim = _embedding_dim(dataset, self.checkpoint)
+        self.dim = _embedding_dim(spec, self.checkpoint)
 
     def images(self, part):
         if part not in ("train", "test"):
@@ -65,20 +66,20 @@ class Embeddings:
             return cached["embedding"]
         if not transform.is_original:
             images = to_01(transform(to_pm(images)))
-        values = self._compute(images, f"embedding {self.dataset} {name}")
+        values = self._compute(images, f"embedding {self.spec.name} {name}")
         self.store.put(name, {"embedding": values}, key)
         return values
 
     def _compute(self, images01, label):
         graph = tf1.Graph()
         with graph.as_default(), models.new_session(graph) as sess:
-            model = models.load(sess, self.dataset, self.checkpoint)
+            model = models.load(sess, self.spec, self.checkpoint)
             with self.progress(len(images01), label) as bar:
                 return models.run_batched(sess, model.embedding, model.x01, images01,
                                           self.batch_size, progress=bar).astype(np.float32)
 
 
-def _embedding_dim(dataset, checkpoint):
+def _embedding_dim(spec, checkpoint):
     """Width of h(x) for ``checkpoint``, read off the graph without restoring anything."""
     with tf1.Graph().as_default():
-        return int(models.build(dataset, checkpoint=checkpoint).embedding.shape[-1])
+        return int(models.build(spec, checkpoint=checkpoint).embedding.shape[-1])

@@ -9,7 +9,6 @@ import platform
 import sys
 
 from bsattack import data
-from bsattack.datasets import get_spec
 from bsattack.display import display_path
 
 # the instruction-set flags that decide the network's speed on a CPU (/proc/cpuinfo names)
@@ -51,12 +50,11 @@ def file_sha256(path):
     return digest.hexdigest()
 
 
-def data_files(dataset, data_dir=None):
-    """[{'file', 'sha256', 'published'}] of the files ``dataset`` is read from (none when
-    they are not found); 'published' says whether the file is the published one ('file'),
-    a recompressed copy of its published content ('content') or neither ('no')."""
-    spec = get_spec(dataset)
-    folder = data.locate(dataset, data_dir)
+def data_files(spec, data_dir=None):
+    """[{'file', 'sha256', 'published'}] of the files the data set ``spec`` is read from
+    (none when they are not found); 'published' says whether the file is the published one
+    ('file'), a recompressed copy of its published content ('content') or neither ('no')."""
+    folder = data.locate(spec, data_dir)
     if folder is None:
         return []
     found = []
@@ -88,12 +86,12 @@ def checkpoint_entry(path):
     return {"checkpoint": display_path(resolve_prefix(path)), "sha256": content_hash(path)}
 
 
-def raw_rate(dataset, checkpoint, split, batch_size=500, precision="fp32"):
+def raw_rate(spec, checkpoint, split, batch_size=500, precision="fp32"):
     """The network's image-gradients per second (forward+backward, cross-entropy, in
     ``precision``) on the first ``batch_size`` test images."""
     from bsattack.attacks.model import Model
     from bsattack.transforms import to_pm
-    model = Model(dataset, checkpoint, precision)
+    model = Model(spec, checkpoint, precision)
     try:
         x = to_pm(split.test_x[:batch_size]).reshape(min(batch_size, len(split.test_x)), -1)
         return float(model.gradient_rate(x, split.test_y[:batch_size], repeats=3))

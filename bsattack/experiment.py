@@ -22,9 +22,11 @@ The chunks are read, computed and merged by :mod:`bsattack.chunks`, on an execut
 :mod:`bsattack.parallel` (this process, or Ray workers); only this driver writes the cache, as
 each chunk arrives.
 
-Public API: ``run_blindspot(dataset, checkpoint, transform, settings, n, ...)`` ->
+Public API: ``run_blindspot(spec, checkpoint, transform, settings, n, ...)`` ->
 :class:`BlindspotResult`; ``run_many`` (several (transform, settings) runs on one checkpoint,
-their chunks handed out together); ``run_table`` (the paper's grid).
+their chunks handed out together); ``run_table`` (the paper's grid).  ``spec`` is the data
+set's :class:`bsattack.datasets.DatasetSpec`; its name enters the cache keys, file names and
+records, and travels in each :class:`bsattack.parallel.Job`.
 """
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -35,7 +37,7 @@ from bsattack import data
 from bsattack.attacks.base import LINF_TOLERANCE, AttackResult
 from bsattack.attacks.cw import CWSettings
 from bsattack.chunks import CHUNK_SIZE, Chunks, run as run_chunks
-from bsattack.datasets import PAPER_N, get_spec
+from bsattack.datasets import PAPER_N
 from bsattack.errors import BsattackError
 from bsattack.h5store import H5Store
 from bsattack.parallel import Job, LocalExecutor
@@ -47,7 +49,7 @@ from madry_models.checkpoint import content_hash
 
 @dataclass
 class BlindspotResult:
-    dataset: str
+    spec: object                   # the data set's DatasetSpec (its name in the records)
     checkpoint: str
     transform: object
     eps: float
@@ -111,7 +113,7 @@ class BlindspotResult:
     def summary(self):
         attacked = int(self.correct.sum())
         rate = (lambda s: float(s[self.correct].mean()) if attacked else float("nan"))
-        return {"dataset": self.dataset, "alpha": self.alpha, "beta": self.beta,
+        return {"dataset": self.spec.name, "alpha": self.alpha, "beta": self.beta,
                 "transform": self.transform.name, "eps": self.eps,
                 "alpha_eps": self.thresholds[0], "attack": self.attack,
                 "n": len(self.label), "accuracy": float(self.correct.mean()),
@@ -178,24 +180,25 @@ def batch_key(settings):
     return {"batch_size": sizes[0] if len(set(sizes)) == 1 else sizes}
 
 
-def run_blindspot(dataset, checkpoint, transform=ORIGINAL, settings=None, n=PAPER_N,
+def run_blindspot(spec, checkpoint, transform=ORIGINAL, settings=None, n=PAPER_N,
                   data_dir=None, eps=None, cache_dir=CACHE_DIR, chunk_size=CHUNK_SIZE,
                   split=None, echo=print, progress_for=None, executor=None, precision="fp32"):
     """Transform, classify, attack the correct ones, and account success at the thresholds.
 
-    ``checkpoint`` is a resolved path; ``settings`` an attack's settings (default: C&W);
+    ``spec`` is the data set's :class:`bsattack.datasets.DatasetSpec`; ``checkpoint`` a
+    resolved path; ``settings`` an attack's settings (default: C&W);
     ``split`` (a :class:`bsattack.data.Split`) skips loading the data again;
     ``cache_dir=None`` disables the cache; ``progress_for(total, label)`` returns a context
     manager with ``update(k)`` (a progress bar); ``executor`` (:mod:`bsattack.parallel`)
     computes the chunks (default: this process); ``precision``: the attack's gradient oracle
     ('fp32' or 'bf16'; every prediction in the records is float32's)."""
-    split = split or data.load(dataset, data_dir, echo=echo)
-    return run_many(dataset, checkpoint, [(transform, settings or CWSettings())], n, split,
+    split = split or data.load(spec, data_dir, echo=echo)
+    return run_many(spec, checkpoint, [(transform, settings or CWSettings())], n, split,
                     eps=eps, cache_dir=cache_dir, chunk_size=chunk_size, echo=echo,
                     progress_for=progress_for, executor=executor, precision=precision)[0]
 
 
-def run_many(dataset, checkpoint, runs, n, split, eps=None, cache_dir=CACHE_DIR,
+def run_many(spec, checkpoint, runs, n, split, eps=None, cache_dir=CACHE_DIR,
              chunk_size=CHUNK_SIZE, echo=print, progress_for=None, executor=None,
              on_result=None, precision="fp32"):
     """:func:`run_blindspot` for every (transform, settings) of ``runs`` on one checkpoint,
@@ -203,7 +206,6 @@ def run_many(dataset, checkpoint, runs, n, split, eps=None, cache_dir=CACHE_DIR,
     results in the order of ``runs``.  ``on_result(results so far)`` is called as each
     result is complete and all before it are.  A worst case first gets its full members'
     runs (their own caches)."""
-    spec = get_spec(dataset)
     eps = spec.eps if eps is None else float(eps)
     if n is None or n < 1:
         raise BsattackError(f"--n must be a positive number of images (got {n})")
@@ -217,7 +219,7 @@ def run_many(dataset, checkpoint, runs, n, split, eps=None, cache_dir=CACHE_DIR,
     executor = executor or LocalExecutor()
     try:
         member_runs = [(t, m) for t, s in runs for m in getattr(s, "full", ())]
-        members = iter(run_many(dataset, checkpoint, member_runs, n, split, eps, cache_dir,
+        members = iter(run_many(spec, checkpoint, member_runs, n, split, eps, cache_dir,
                                 chunk_size, echo, progress_for, executor, precision=precision)
                        if member_runs else ())
         for plan in plans:
@@ -277,7 +279,7 @@ class _Plan:
                             object)
         known = self.known.values()
         return BlindspotResult(
-            dataset=self.spec.name, checkpoint=self.checkpoint, transform=self.transform,
+            spec=self.spec, checkpoint=self.checkpoint, transform=self.transform,
             eps=self.eps, settings=self.settings, index=np.arange(self.n), label=self.labels,
             prediction=merged["prediction"], adv_prediction=merged["adv_prediction"],
             linf=merged["linf"], found_by=found_by, adversarial=merged["adversarial"],
@@ -379,15 +381,15 @@ def _announce(executor, plan, echo):
     return rate
 
 
-def paper_grid(dataset):
-    """The paper's (α, β) settings of ``dataset``'s table, as transforms."""
+def paper_grid(spec):
+    """The paper's (α, β) settings of the table of the data set ``spec``, as transforms."""
     from bsattack.report.tables import paper_table
-    return [BlindSpot(row["alpha"], row["beta"]) for row in paper_table(dataset)["rows"]]
+    return [BlindSpot(row["alpha"], row["beta"]) for row in paper_table(spec.name)["rows"]]
 
 
-def run_table(dataset, checkpoint, settings, n, split, on_setting=None, **kwargs):
-    """Every (α, β) of the paper's table for ``dataset``, all handed to one executor;
+def run_table(spec, checkpoint, settings, n, split, on_setting=None, **kwargs):
+    """Every (α, β) of the paper's table for the data set ``spec``, all handed to one executor;
     ``on_setting(results so far)`` as each is complete (e.g. to rewrite the table files).
     For the worst case, each result carries its full members' results in ``members``."""
-    return run_many(dataset, checkpoint, [(t, settings) for t in paper_grid(dataset)], n,
+    return run_many(spec, checkpoint, [(t, settings) for t in paper_grid(spec)], n,
                     split, on_result=on_setting, **kwargs)

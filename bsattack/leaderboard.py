@@ -30,12 +30,13 @@ ROWS = {          # row name -> the attack options that make it
 }
 
 
-def published(dataset, path=LEADERBOARDS_PATH):
-    """The published boards of ``dataset`` (source, threat model, white_box, black_box), or
-    None when its challenge has none (Fashion-MNIST)."""
+def published(spec, path=LEADERBOARDS_PATH):
+    """The published boards of the data set ``spec`` (source, threat model, white_box,
+    black_box; ``leaderboards.json`` holds them under its name), or None when its challenge
+    has none (Fashion-MNIST)."""
     with open(path) as handle:
         boards = json.load(handle)
-    return boards.get(dataset)
+    return boards.get(spec.name)
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Row:
                                       # makes no forward queries)
 
 
-def project_rows(dataset, checkpoint, split, n, attacks, echo, progress_for, cache_dir=None,
+def project_rows(spec, checkpoint, split, n, attacks, echo, progress_for, cache_dir=None,
                  executor=None, precision="fp32"):
     """Natural accuracy, then the accuracy under each of ``attacks`` ([(row name, settings)])
     on the first ``n`` test images; the attacks' chunks run on ``executor`` (default: this
@@ -56,19 +57,19 @@ def project_rows(dataset, checkpoint, split, n, attacks, echo, progress_for, cac
     ``progress_for(length, label)`` returns a progress bar (a context manager with
     ``update(k)``)."""
     from bsattack import challenge, challenge_attack, models
-    rules = challenge.challenge_for(dataset)
-    clean_file, labels = challenge.clean_test_images(split, dataset, n)
-    natural = models.predict(dataset, checkpoint, split.test_x[:n], rules.batch_size)
+    rules = spec.challenge
+    clean_file, labels = challenge.clean_test_images(split, spec, n)
+    natural = models.predict(spec, checkpoint, split.test_x[:n], rules.batch_size)
     rows = [Row("no attack (natural accuracy)", float(np.mean(natural == labels)), 0.0)]
     for name, settings in attacks:
         with progress_for(n, name) as bar:
             examples = challenge_attack.adversarial_examples(
-                settings, dataset, checkpoint, split, n, cache_dir=cache_dir, echo=echo,
+                settings, spec, checkpoint, split, n, cache_dir=cache_dir, echo=echo,
                 progress=bar.update, executor=executor, precision=precision)
         adv = examples.adversarial
-        largest = challenge.check_attack(challenge_attack.to_file_units(dataset, adv),
-                                         clean_file, dataset)
-        predictions = models.predict(dataset, checkpoint, adv, rules.batch_size)
+        largest = challenge.check_attack(challenge_attack.to_file_units(spec, adv),
+                                         clean_file, spec)
+        predictions = models.predict(spec, checkpoint, adv, rules.batch_size)
         rows.append(Row(f"{name}: {settings.describe()}",
                         float(np.mean(predictions == labels)), largest,
                         examples.evals_per_image,
@@ -80,11 +81,11 @@ def project_rows(dataset, checkpoint, split, n, attacks, echo, progress_for, cac
     return rows
 
 
-def save_summary(path, dataset, checkpoint, n, rows, command, precision="fp32"):
+def save_summary(path, spec, checkpoint, n, rows, command, precision="fp32"):
     """The rows as JSON (accuracy as correct images of ``n``), for the report."""
     from bsattack.outputs import save_json
     from bsattack.precision import header
-    save_json(path, {"kind": "leaderboard", "dataset": dataset,
+    save_json(path, {"kind": "leaderboard", "dataset": spec.name,
                      "header": [f"command: {command}"] + header(precision),
                      "checkpoint": display_path(checkpoint), "n": n,
                      "rows": [_summary_row(r, n) for r in rows]})
@@ -119,26 +120,26 @@ def _checkpoint_label(checkpoint):
     return f"{checkpoint_file(checkpoint)} (sha256 {ckpt.content_hash(checkpoint)[:12]}…)"
 
 
-def render(dataset, checkpoint, n, rows, command=None, precision="fp32"):
+def render(spec, checkpoint, n, rows, command=None, precision="fp32"):
     """Markdown: the project's rows (a column of forward evaluations when an attack makes
     forward queries; their precision when not fp32), then the published white-box and
     black-box boards as published, with sources (kept apart: the project's rows may measure
     another network)."""
-    from bsattack import challenge
     from bsattack.precision import header
-    boards = published(dataset)
+    boards = published(spec)
     forward = any(r.forward_per_image is not None for r in rows)
-    eps = challenge.challenge_for(dataset).eps
-    lines = [f"# {dataset} challenge leaderboard and this project's attacks", ""]
+    eps = spec.challenge.eps
+    lines = [f"# {spec.name} challenge leaderboard and this project's attacks", ""]
     if command:
         lines += [f"Command: `{command}`", ""]
     for line in header(precision):
         lines += [f"{line.capitalize()}.", ""]
     lines += [f"**This project's rows come from checkpoint {_checkpoint_label(checkpoint)}**, "
-              f"evaluated on the first {n} {dataset} test images at L∞ ε = {eps:g} (file units), "
-              f"with the challenge's validity checks. The published rows are accuracies of the "
-              f"challenge's secret model on all 10,000 test images: unless that checkpoint is "
-              f"the official secret model, the two sets of rows measure different networks.", "",
+              f"evaluated on the first {n} {spec.name} test images at L∞ ε = {eps:g} (file "
+              f"units), with the challenge's validity checks. The published rows are accuracies "
+              f"of the challenge's secret model on all 10,000 test images: unless that "
+              f"checkpoint is the official secret model, the two sets of rows measure different "
+              f"networks.", "",
               "| attack (this project) | accuracy [Wilson 95%] | largest L∞ "
               "| gradient evaluations per image |"
               + (" forward evaluations per image |" if forward else ""),
@@ -146,7 +147,7 @@ def render(dataset, checkpoint, n, rows, command=None, precision="fp32"):
     lines += [f"| {r.attack} | {_accuracy(r.accuracy, n)} | {r.largest_linf:.4f} | {_evals(r)} |"
               + (f" {_forward(r)} |" if forward else "") for r in rows]
     if boards is None:
-        lines += ["", f"No published leaderboard exists for {dataset}."]
+        lines += ["", f"No published leaderboard exists for {spec.name}."]
         return "\n".join(lines) + "\n"
     for kind in ("white_box", "black_box"):
         board = boards[kind]

@@ -15,7 +15,6 @@ import urllib.parse
 from dataclasses import dataclass
 
 from bsattack import fetch, outputs
-from bsattack.datasets import get_spec
 from bsattack.errors import BsattackError
 from bsattack.paths import CHECKPOINTS_DIR
 from bsattack.progress import silent
@@ -122,13 +121,13 @@ def fetch_checkpoint(name, dest=None, manifest_path=None, echo=print, progress=s
     return dest
 
 
-def resolve_checkpoint(dataset, checkpoint=None, natural=False, echo=_notice,
+def resolve_checkpoint(spec, checkpoint=None, natural=False, echo=_notice,
                        option="--checkpoint"):
     """A checkpoint path for ``option`` (the command's option that named it): an existing
-    path, a name under ``checkpoints/``, or (when None) the data set's default adversarially
-    (or naturally) trained model, fetched (with a notice through ``echo``) when it is a
-    manifest entry not yet present."""
-    spec = get_spec(dataset)
+    path, a name under ``checkpoints/``, or (when None) the default adversarially (or
+    naturally) trained model of the data set ``spec``, fetched (with a notice through
+    ``echo``) when it is a manifest entry not yet present.  The commands call it once per
+    option; everything below them takes the path it returns."""
     name = checkpoint or (spec.natural_checkpoint if natural else spec.default_checkpoint)
     if os.path.exists(name) or os.path.exists(name + ".index"):
         return name

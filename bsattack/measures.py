@@ -14,7 +14,7 @@ from bsattack.shifts import ORIGINAL, cache_key
 
 def results_store(emb):
     """The derived-results cache of an :class:`bsattack.embed.Embeddings` (same identity)."""
-    return H5Store(paths.cache_file(emb.cache_dir, "measures", emb.dataset, emb.file_key),
+    return H5Store(paths.cache_file(emb.cache_dir, "measures", emb.spec.name, emb.file_key),
                    emb.file_key, emb.store.echo)
 
 

@@ -7,24 +7,21 @@ set's native layout; the CIFAR builder rescales to [0, 255] itself.
 import numpy as np
 import tensorflow as tf
 
-from bsattack.datasets import get_spec
 from madry_models import checkpoint as ckpt
 
 tf1 = tf.compat.v1
 
-# name -> the data set's builder (``DatasetSpec.build``), for callers not yet switched to the spec
+
+def input_placeholder(spec):
+    return tf1.placeholder(tf.float32, [None, *spec.input_shape], name="x01")
 
 
-def input_placeholder(dataset):
-    return tf1.placeholder(tf.float32, [None, *get_spec(dataset).input_shape], name="x01")
-
-
-def build(dataset, x01=None, scope=None, checkpoint=None):
-    """The network of ``dataset`` on ``x01`` (a placeholder when None); when ``checkpoint`` is
-    given its stored shapes decide the widths (so narrow test networks load too)."""
-    spec = get_spec(dataset)
+def build(spec, x01=None, scope=None, checkpoint=None):
+    """The network of the data set ``spec`` (a :class:`bsattack.datasets.DatasetSpec`) on
+    ``x01`` (a placeholder when None); when ``checkpoint`` is given its stored shapes decide
+    the widths (so narrow test networks load too)."""
     if x01 is None:
-        x01 = input_placeholder(dataset)
+        x01 = input_placeholder(spec)
     if checkpoint is None:
         return spec.build(x01, scope)
     prefix = ckpt.resolve_prefix(checkpoint)
@@ -40,9 +37,9 @@ def new_session(graph=None, precision="fp32"):
     return tf1.Session(graph=graph, config=configure(config, precision))
 
 
-def load(sess, dataset, checkpoint, x01=None, scope=None):
-    """Build the network on ``x01`` and restore ``checkpoint`` into ``sess``."""
-    model = build(dataset, x01, scope=scope, checkpoint=checkpoint)
+def load(sess, spec, checkpoint, x01=None, scope=None):
+    """Build the network of ``spec`` on ``x01`` and restore ``checkpoint`` into ``sess``."""
+    model = build(spec, x01, scope=scope, checkpoint=checkpoint)
     ckpt.restore(sess, checkpoint, model.variables)
     return model
 
@@ -62,14 +59,14 @@ def run_batched(sess, tensors, x01_placeholder, images, batch_size=500, progress
     return results[0] if single else results
 
 
-def predict(dataset, checkpoint, images, batch_size=500):
+def predict(spec, checkpoint, images, batch_size=500):
     """int64 predicted labels of ``checkpoint`` on ``images`` ([0,1]), in a graph of its own."""
     graph = tf1.Graph()
     with graph.as_default(), new_session(graph) as sess:
-        model = load(sess, dataset, checkpoint)
+        model = load(sess, spec, checkpoint)
         return run_batched(sess, model.predictions, model.x01, images, batch_size).astype(np.int64)
 
 
-def accuracy(dataset, checkpoint, images, labels, batch_size=500):
+def accuracy(spec, checkpoint, images, labels, batch_size=500):
     """Natural accuracy of ``checkpoint`` on ``images`` ([0,1])."""
-    return float(np.mean(predict(dataset, checkpoint, images, batch_size) == labels))
+    return float(np.mean(predict(spec, checkpoint, images, batch_size) == labels))

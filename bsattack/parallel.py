@@ -29,7 +29,9 @@ from madry_models import checkpoint as ckpt
 
 @dataclass
 class Job:
-    dataset: str
+    dataset: str             # the data set's name, not its DatasetSpec: a job is plain data
+                             # that crosses to another process (Ray pickles it), so the
+                             # worker resolves the name (Models.get)
     checkpoint: str          # a resolved checkpoint path on the driver
     fn: Callable             # fn(model, payload) -> dict of arrays
     payload: dict
@@ -44,10 +46,13 @@ class Models:
         self._models = {}
 
     def get(self, dataset, checkpoint, precision="fp32"):
+        """The network of the data set named ``dataset`` (a :class:`Job`'s name: this is the
+        worker's side of the process boundary, where the name becomes its spec again)."""
         key = (dataset, checkpoint, precision)
         if key not in self._models:
             from bsattack.attacks.model import Model
-            self._models[key] = Model(dataset, checkpoint, precision)
+            from bsattack.datasets import get_spec
+            self._models[key] = Model(get_spec(dataset), checkpoint, precision)
         return self._models[key]
 
     def close(self):

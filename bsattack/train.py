@@ -29,7 +29,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import tensorflow as tf
@@ -38,7 +38,7 @@ from bsattack import augment as augmentation
 from bsattack import data, models, outputs
 from bsattack.attacks.network import shared_logits_fn
 from bsattack.attacks.pgd_graph import pgd_graph
-from bsattack.datasets import DATASETS, get_spec
+from bsattack.datasets import DATASETS, MNIST, DatasetSpec
 from bsattack.errors import BsattackError
 from bsattack.limits import SEED_MAX
 from bsattack.progress import silent
@@ -53,8 +53,9 @@ TRAINABLE_DATASETS = tuple(name for name, spec in DATASETS.items() if spec.train
 
 @dataclass
 class TrainSettings:
-    """The reference config.json values (random_seed 4557077 there; ours defaults to 0)."""
-    dataset: str = "mnist"
+    """The reference config.json values (random_seed 4557077 there; ours defaults to 0);
+    ``dataset`` is the data set's spec (its name in the log)."""
+    dataset: DatasetSpec = MNIST
     eps: float = 0.3                     # in [0, 1] pixel units; 0 = natural training
     steps: int = 100000                  # max_num_training_steps: the final global step
     k: int = 40
@@ -69,9 +70,10 @@ class TrainSettings:
 
     def identity(self):
         """The settings a resumed run must share with the one it continues."""
-        values = asdict(self)
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
         for free in ("steps", "save_every"):
             values.pop(free)
+        values["dataset"] = self.dataset.name
         values["widths"] = list(self.widths)
         if not self.augment:             # logs written before the hook stay resumable
             values.pop("augment")
@@ -121,7 +123,7 @@ def build_graph(settings):
     with graph.as_default():
         tf1.set_random_seed(settings.seed)
         global_step = tf1.train.get_or_create_global_step()   # created first, as in train.py
-        model = get_spec(settings.dataset).build(widths=tuple(settings.widths))
+        model = settings.dataset.build(widths=tuple(settings.widths))
         labels = tf1.placeholder(tf.int64, [None], name="y_input")
         if settings.eps > 0:
             logits_fn = shared_logits_fn(settings.dataset, model)
@@ -200,9 +202,9 @@ def train(settings, out, data_dir=None, resume=False, init_from=None, echo=print
           progress=silent):
     """Run (or resume) Madry training until global step ``settings.steps``; returns the log.
     ``progress`` follows :mod:`bsattack.progress`."""
-    if get_spec(settings.dataset).name not in TRAINABLE_DATASETS:
+    if settings.dataset.name not in TRAINABLE_DATASETS:
         raise BsattackError(f"training is implemented for {', '.join(TRAINABLE_DATASETS)} "
-                            f"(the MNIST-challenge recipe), not {settings.dataset}")
+                            f"(the MNIST-challenge recipe), not {settings.dataset.name}")
     _check_settings(settings)
     augmentation.parse(settings.augment)
     outputs.check_writable_dir(out, what=f"the training folder {out}")
@@ -236,8 +238,9 @@ def train(settings, out, data_dir=None, resume=False, init_from=None, echo=print
             echo(f"{out}: already at step {step} (target {settings.steps}); nothing to do")
             _write_log(out, log)
             return log
-        echo(f"training {settings.dataset} (eps={settings.eps}, k={settings.k}, a={settings.a}, "
-             f"batch {settings.batch_size}) from step {step} to {settings.steps} into {out}")
+        echo(f"training {settings.dataset.name} (eps={settings.eps}, k={settings.k}, "
+             f"a={settings.a}, batch {settings.batch_size}) from step {step} to "
+             f"{settings.steps} into {out}")
         _loop(sess, net, split, schedule, settings, out, log, step, echo, progress)
     return log
 
@@ -306,9 +309,10 @@ def _save(sess, net, out, log, step, window, adversarial):
     _write_log(out, log)
 
 
-def export_weights(dataset, source, dest):
-    """Write ``source``'s model variables and global_step (no optimizer slots) as an
-    official-layout checkpoint in ``dest``; returns the new prefix."""
+def export_weights(spec, source, dest):
+    """Write ``source``'s model variables (the network of the data set ``spec``) and
+    global_step (no optimizer slots) as an official-layout checkpoint in ``dest``; returns the
+    new prefix."""
     prefix = ckpt.resolve_prefix(source)
     outputs.check_writable_dir(dest)
     if _existing_checkpoint(dest):
@@ -317,7 +321,7 @@ def export_weights(dataset, source, dest):
     step = int(ckpt.read_variables(prefix, ["global_step"])["global_step"]) \
         if "global_step" in stored else 0
     with tf1.Graph().as_default() as graph, models.new_session(graph) as sess:
-        model = models.load(sess, dataset, prefix)
+        model = models.load(sess, spec, prefix)
         global_step = tf1.Variable(step, name="global_step", dtype=tf.int64, trainable=False)
         sess.run(global_step.initializer)
         saver = tf1.train.Saver(var_list={**model.variables, "global_step": global_step},

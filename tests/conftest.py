@@ -34,11 +34,12 @@ def small_checkpoint():
 def small_split(fixture_data_dir):
     """The fixture data of a data set: 1,000 training and 500 test images."""
     from bsattack import data
+    from bsattack.datasets import get_spec
     cache = {}
 
     def load(dataset):
         if dataset not in cache:
-            cache[dataset] = data.load(dataset, fixture_data_dir,
+            cache[dataset] = data.load(get_spec(dataset), fixture_data_dir,
                                        validation_size=FIXTURE_VALIDATION_SIZE, download=False)
         return cache[dataset]
     return load

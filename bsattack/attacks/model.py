@@ -119,20 +119,20 @@ class LogitsModel:
 
 
 class Model(LogitsModel):
-    """``dataset``'s network restored from ``checkpoint``, in the paper's units; the gradient
+    """The network of the data set ``spec`` (a :class:`bsattack.datasets.DatasetSpec`)
+    restored from ``checkpoint``, in the paper's units; the gradient
     oracle in ``precision`` ('fp32' or 'bf16', :mod:`bsattack.precision`), forward passes and
     every "fooled" the oracle reports checked by a float32 copy of the network."""
 
-    def __init__(self, dataset, checkpoint, precision="fp32"):
+    def __init__(self, spec, checkpoint, precision="fp32"):
         from bsattack.attacks.network import AttackSession
-        from bsattack.datasets import get_spec
-        self.dataset, self.precision = dataset, precision
-        self.net = AttackSession(dataset, checkpoint, precision)
+        self.spec, self.precision = spec, precision
+        self.net = AttackSession(spec, checkpoint, precision)
         with self.net.graph.as_default():
             self._setup(None, self.net.x01, self.net.model.logits, (-SHIFT, SHIFT), SHIFT,
-                        get_spec(dataset).image_shape)
+                        spec.image_shape)
         self.sess = self.net.start()
-        self._float32 = None if precision == "fp32" else Model(dataset, checkpoint, "fp32")
+        self._float32 = None if precision == "fp32" else Model(spec, checkpoint, "fp32")
 
     def value_and_grad(self, x, labels, loss="xent", targets=None):
         """The oracle in this model's precision; at bf16, the rows whose logits say

@@ -1,7 +1,7 @@
 """The attacked network as a function ``x01 -> logits`` that can be applied to any tensor
 (inside a ``tf.while_loop``, on an attack variable, ...) while sharing one set of weights.
 
-``shared_logits_fn(dataset, model)`` re-applies ``model``'s architecture to a new input tensor
+``shared_logits_fn(spec, model)`` re-applies ``model``'s architecture to a new input tensor
 with ``model``'s own tf.Variables (the same weights, also during training), by intercepting
 variable creation.  ``AttackSession`` owns a graph and a session holding one network restored
 from a checkpoint, for the attack runners.
@@ -11,17 +11,17 @@ import numpy as np
 import tensorflow as tf
 
 from bsattack import models
-from bsattack.datasets import get_spec
 from madry_models import checkpoint as ckpt
 
 tf1 = tf.compat.v1
 
 
-def shared_logits_fn(dataset, model):
-    """A function ``x01 -> logits``: ``model``'s network (same variables) on another input."""
+def shared_logits_fn(spec, model):
+    """A function ``x01 -> logits``: ``model``'s network (same variables; the data set
+    ``spec``'s architecture) on another input."""
     by_name = dict(model.variables)
     shapes = {name: var.shape.as_list() for name, var in by_name.items()}
-    build = get_spec(dataset).build
+    build = spec.build
 
     def reuse(next_creator, **kwargs):
         return by_name[kwargs["name"]]
@@ -39,7 +39,8 @@ def flatten(images):
 
 
 class AttackSession:
-    """A graph and session with ``dataset``'s network restored from ``checkpoint``.
+    """A graph and session with the network of the data set ``spec`` restored from
+    ``checkpoint``.
 
     ``x01``/``logits``/``predictions``: the network on a [0,1] placeholder;
     ``logits_fn``: the same weights on any other tensor (see :func:`shared_logits_fn`);
@@ -49,17 +50,17 @@ class AttackSession:
     Build the attack ops inside ``with self.graph.as_default():`` and call :meth:`start`.
     """
 
-    def __init__(self, dataset, checkpoint, precision="fp32"):
-        self.dataset = dataset
+    def __init__(self, spec, checkpoint, precision="fp32"):
+        self.spec = spec
         self.checkpoint = checkpoint
         self.precision = precision
         self.graph = tf1.Graph()
         with self.graph.as_default():
             # attacks work on flat rows [N, d]; every builder reshapes its input itself
-            flat = tf1.placeholder(tf.float32, [None, get_spec(dataset).dim], name="x01")
-            self.model = models.build(dataset, flat, checkpoint=checkpoint)
+            flat = tf1.placeholder(tf.float32, [None, spec.dim], name="x01")
+            self.model = models.build(spec, flat, checkpoint=checkpoint)
             self.x01 = self.model.x01
-            self.logits_fn = shared_logits_fn(dataset, self.model)
+            self.logits_fn = shared_logits_fn(spec, self.model)
             self.y = tf1.placeholder(tf.int64, [None], name="labels")
             xent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=self.y,
                                                                   logits=self.model.logits)

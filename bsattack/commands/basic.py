@@ -13,12 +13,12 @@ from bsattack.commands.options import (batch_size_option, checkpoint_option, dat
 @n_option
 @batch_size_option
 @validation_size_option
-def accuracy(dataset, checkpoint, data_dir, n, batch_size, validation_size):
+def accuracy(spec, checkpoint, data_dir, n, batch_size, validation_size):
     """Print the natural accuracy of CHECKPOINT on the test set."""
     from bsattack import data, models
-    path = resolve_checkpoint(dataset, checkpoint)
-    split = data.load(dataset, data_dir, validation_size, echo=click.echo)
+    path = resolve_checkpoint(spec, checkpoint)
+    split = data.load(spec, data_dir, validation_size, echo=click.echo)
     images, labels = split.test_x[:n], split.test_y[:n]
-    acc = models.accuracy(dataset, path, images, labels, batch_size)
-    click.echo(f"{dataset} natural accuracy of {path}: {100 * acc:.2f}% "
+    acc = models.accuracy(spec, path, images, labels, batch_size)
+    click.echo(f"{spec.name} natural accuracy of {path}: {100 * acc:.2f}% "
                f"({int(round(acc * len(labels)))}/{len(labels)} test images)")

@@ -12,7 +12,7 @@ from bsattack.commands.common import header_lines, progressbar
 from bsattack.commands.options import (RESULTS_DIR, FiniteFloat, attacked_n_option,
                                        cache_dir_option, checkpoint_option, chosen_precision,
                                        data_dir_option, executor_from_options, executor_options,
-                                       get_spec, paper_dataset_option, precision_option,
+                                       paper_dataset_option, precision_option,
                                        resolve_checkpoint, validation_size_option)
 
 OUT_DEFAULT = os.path.join(RESULTS_DIR, "beyond")
@@ -89,10 +89,9 @@ def experiment_options(with_checkpoint=True):
 def _prepare(opts):
     """(data set spec, attack settings, resolved checkpoint or None, precision) from the
     shared options."""
-    spec = get_spec(opts["dataset"])
+    spec = opts["spec"]
     settings = settings_from_options({k: opts[k] for k in ATTACK_KEYS})
-    path = (resolve_checkpoint(spec.name, opts["checkpoint"]) if "checkpoint" in opts
-            else None)
+    path = resolve_checkpoint(spec, opts["checkpoint"]) if "checkpoint" in opts else None
     return spec, settings, path, chosen_precision(opts["precision"], click.echo)
 
 
@@ -156,8 +155,10 @@ def detectability_command(**o):
     next to the shift's rise in attack success (the paper's Figure 5, as numbers)."""
     from bsattack.pipelines import beyond
     spec, settings, path, precision = _prepare(o)
-    extractors = {"adv": resolve_checkpoint(spec.name, o["adv_extractor"] or o["checkpoint"]),
-                  "nat": resolve_checkpoint(spec.name, o["nat_extractor"], natural=True)}
+    # the attacked checkpoint, resolved once already, is the default adversarial extractor
+    extractors = {"adv": resolve_checkpoint(spec, o["adv_extractor"]) if o["adv_extractor"]
+                  else path,
+                  "nat": resolve_checkpoint(spec, o["nat_extractor"], natural=True)}
     stem = beyond.detectability(spec, path, extractors, o["shift_specs"], o["n"], o["attack"],
                                 settings, o["accuracy_n"], o["n_detect"], o["k"],
                                 header=header_lines(path, o["n"], settings, precision),
@@ -193,7 +194,7 @@ def countermeasure_command(**o):
     points = _points(o["alpha_min"], o["alpha_steps"], o["beta_steps"], o["alphas"],
                      o["beta_fractions"])
     spec, settings, _, precision = _prepare(o)
-    models_ = [(name, given, resolve_checkpoint(spec.name, given))
+    models_ = [(name, given, resolve_checkpoint(spec, given))
                for name, given in o["model_specs"]]
     stem = beyond.countermeasure(spec, models_, points, o["shift_specs"], o["n"], o["attack"],
                                  settings, o["accuracy_n"],

@@ -5,13 +5,13 @@ import click
 
 from bsattack.commands.attack_options import attack_options, settings_from_options
 from bsattack.commands.common import header_lines, progressbar
-from bsattack.datasets import PAPER_N, PAPER_TABLE_DATASETS, get_spec
+from bsattack.datasets import PAPER_N, PAPER_TABLE_DATASETS
 from bsattack.errors import BsattackError
 from bsattack.paths import CACHE_DIR
 from bsattack.commands.options import (FiniteFloat, checkpoint_option, data_dir_option,
                                       dataset_option, executor_from_options, executor_options,
-                                      chosen_precision, precision_option, resolve_checkpoint,
-                                      validation_size_option)
+                                      chosen_precision, get_spec, precision_option,
+                                      resolve_checkpoint, validation_size_option)
 
 
 
@@ -55,7 +55,7 @@ def _evaluations_line(results):
 @_run_options
 @click.option("--out", type=click.Path(file_okay=False), default=os.path.join("results", "blindspot"),
               show_default=True, help="Folder for the CSV/JSON records and the figure.")
-def blindspot(dataset, alpha, beta, n, cache_dir, checkpoint, data_dir, validation_size,
+def blindspot(spec, alpha, beta, n, cache_dir, checkpoint, data_dir, validation_size,
               workers, ray_address, precision, out, **attack):
     """Attack x' = αx + β of the first N test images; print accuracy and success at ε, α·ε."""
     from bsattack import data
@@ -69,19 +69,19 @@ def blindspot(dataset, alpha, beta, n, cache_dir, checkpoint, data_dir, validati
     check_writable_dir(out, "--out")
     if cache_dir:
         check_writable_dir(cache_dir, "--cache-dir")
-    path = resolve_checkpoint(dataset, checkpoint)
+    path = resolve_checkpoint(spec, checkpoint)
     precision = chosen_precision(precision, click.echo)
-    split = data.load(dataset, data_dir, validation_size, echo=click.echo)
+    split = data.load(spec, data_dir, validation_size, echo=click.echo)
     with executor_from_options(workers, ray_address) as executor:
-        result = run_blindspot(dataset, path, transform, settings, n, split=split,
+        result = run_blindspot(spec, path, transform, settings, n, split=split,
                                cache_dir=cache_dir, echo=click.echo, progress_for=progressbar,
                                executor=executor, precision=precision)
     s = result.summary()
-    click.echo(f"{dataset} α={alpha:g} β={beta:g} ({settings.name}, {path}): accuracy "
+    click.echo(f"{spec.name} α={alpha:g} β={beta:g} ({settings.name}, {path}): accuracy "
                f"{100 * s['accuracy']:.2f}% of {s['n']}; success over {s['attacked']} attacked: "
                f"{100 * s['success_eps']:.2f}% at ε={s['eps']:g}, "
                f"{100 * s['success_alpha_eps']:.2f}% at α·ε={s['alpha_eps']:g}")
-    stem = os.path.join(out, f"{dataset}_{settings.name}_a{alpha:g}_b{beta:g}")
+    stem = os.path.join(out, f"{spec.name}_{settings.name}_a{alpha:g}_b{beta:g}")
     header = header_lines(path, n, settings, precision)
     _write_records(result, stem, header)
     figure4(result, stem + ".png", header=header)
@@ -110,22 +110,23 @@ def tables(dataset, n, cache_dir, checkpoint, data_dir, validation_size, workers
     """The paper's Tables 2 (MNIST) and 3 (Fashion-MNIST) with its numbers alongside."""
     from bsattack.outputs import check_writable_dir
 
-    names = list(PAPER_TABLE_DATASETS) if dataset == "both" else [dataset]
-    if checkpoint and len(names) > 1:
+    specs = [get_spec(name) for name in
+             (PAPER_TABLE_DATASETS if dataset == "both" else [dataset])]
+    if checkpoint and len(specs) > 1:
         raise BsattackError("--checkpoint needs a single --dataset (mnist or fashion)")
     settings = settings_from_options(attack)
     check_writable_dir(out, "--out")
     if cache_dir:
         check_writable_dir(cache_dir, "--cache-dir")
-    paths = {name: resolve_checkpoint(name, checkpoint) for name in names}   # before any work
+    paths = [resolve_checkpoint(spec, checkpoint) for spec in specs]   # before any work
     precision = chosen_precision(precision, click.echo)
     with executor_from_options(workers, ray_address) as executor:
-        for name in names:
-            _table(name, paths[name], n, cache_dir, data_dir, validation_size, out, settings,
+        for spec, path in zip(specs, paths):
+            _table(spec, path, n, cache_dir, data_dir, validation_size, out, settings,
                    executor, precision)
 
 
-def _table(name, path, n, cache_dir, data_dir, validation_size, out, settings, executor,
+def _table(spec, path, n, cache_dir, data_dir, validation_size, out, settings, executor,
            precision):
     """One data set's table: its files rewritten as each setting completes, then Figure 4."""
     from bsattack import data
@@ -133,7 +134,8 @@ def _table(name, path, n, cache_dir, data_dir, validation_size, out, settings, e
     from bsattack.report.figure4 import figure4
     from bsattack.report.tables import paper_table, write_table
 
-    split = data.load(name, data_dir, validation_size, echo=click.echo)
+    name = spec.name
+    split = data.load(spec, data_dir, validation_size, echo=click.echo)
     stem = os.path.join(out, f"table{paper_table(name)['table']}_{name}_{settings.name}")
     header = header_lines(path, n, settings, precision)
     grid = len(paper_table(name)["rows"])
@@ -148,12 +150,12 @@ def _table(name, path, n, cache_dir, data_dir, validation_size, out, settings, e
                   else [f"INCOMPLETE: {len(results)} of {grid} settings"])
         write_table(results, name, stem, header + status)
 
-    results = run_table(name, path, settings, n, split, on_setting=rewrite, cache_dir=cache_dir,
+    results = run_table(spec, path, settings, n, split, on_setting=rewrite, cache_dir=cache_dir,
                         echo=click.echo, progress_for=progressbar, executor=executor,
                         precision=precision)
-    alpha, beta = get_spec(name).paper.shown
+    alpha, beta = spec.paper.shown
     shown = next(r for r in results if (r.alpha, r.beta) == (alpha, beta))
     figure = figure4(shown, os.path.join(out, f"figure4_{name}_{settings.name}.png"),
                      header=header)
-    click.echo(f"wrote {stem}.md, {stem}.csv, {figure} (ε={get_spec(name).eps:g})")
+    click.echo(f"wrote {stem}.md, {stem}.csv, {figure} (ε={spec.eps:g})")
     click.echo(_evaluations_line(results))

@@ -12,8 +12,8 @@ from bsattack.errors import BsattackError
 from bsattack.leaderboard import ROWS as LEADERBOARD_ROWS
 from bsattack.commands.options import (checkpoint_option, chosen_precision, data_dir_option,
                                       dataset_option, executor_from_options, executor_options,
-                                      get_spec, out_option, precision_option,
-                                      resolve_checkpoint, validation_size_option)
+                                      out_option, precision_option, resolve_checkpoint,
+                                      validation_size_option)
 
 
 @click.command()
@@ -28,12 +28,11 @@ from bsattack.commands.options import (checkpoint_option, chosen_precision, data
 @click.option("--pred-out", type=click.Path(dir_okay=False), default="pred.npy",
               show_default=True, help="Where the int64 predictions are saved.")
 @validation_size_option
-def evaluate(dataset, checkpoint, attack_file, data_dir, n, pred_out, validation_size):
+def evaluate(spec, checkpoint, attack_file, data_dir, n, pred_out, validation_size):
     """Validate ATTACK-FILE (shape, dtype, range, NaN/inf, L∞ ≤ ε + 1e-4 against the clean test
     images) and print the accuracy of CHECKPOINT on it, as the challenge's run_attack.py."""
     from bsattack.pipelines import challenge
-    spec = get_spec(dataset)
-    challenge.evaluate(spec, resolve_checkpoint(spec.name, checkpoint), attack_file, pred_out,
+    challenge.evaluate(spec, resolve_checkpoint(spec, checkpoint), attack_file, pred_out,
                        data_dir, validation_size, n, echo=click.echo)
 
 
@@ -51,12 +50,11 @@ def _common(command):
     return executor_options(command)
 
 
-def _settings(dataset, options):
+def _settings(spec, options):
     """The attack's settings, with the leaderboard's PGD baseline wherever not given."""
     from bsattack import challenge_attack
     given = [field for option, field in PGD_FIELDS.items() if options.get(option) is not None]
-    return challenge_attack.with_challenge_defaults(settings_from_options(options), dataset,
-                                                    given)
+    return challenge_attack.with_challenge_defaults(settings_from_options(options), spec, given)
 
 
 @click.command()
@@ -65,14 +63,13 @@ def _settings(dataset, options):
 @click.option("--n", "n", type=click.IntRange(min=1), default=None,
               help="Attack the first N test images [default: all, as the challenge wants].")
 @out_option("attack.npy", "The challenge-format .npy file to write.")
-def attack(dataset, checkpoint, data_dir, validation_size, cache_dir, precision, workers,
+def attack(spec, checkpoint, data_dir, validation_size, cache_dir, precision, workers,
            ray_address, n, out, **options):
     """Attack the whole test set and write a challenge-format file ([0, 1] for MNIST, [0, 255]
     for CIFAR10); chunks are cached, so an interrupted run resumes."""
     from bsattack.pipelines import challenge
-    spec = get_spec(dataset)
-    settings = _settings(spec.name, options)
-    path = resolve_checkpoint(spec.name, checkpoint)
+    settings = _settings(spec, options)
+    path = resolve_checkpoint(spec, checkpoint)
     precision = chosen_precision(precision, click.echo)
     with executor_from_options(workers, ray_address) as executor:
         written = challenge.attack(settings, spec, path, out, data_dir, validation_size, n,
@@ -98,7 +95,7 @@ def attack(dataset, checkpoint, data_dir, validation_size, cache_dir, precision,
 @click.option("--n", "n", type=click.IntRange(min=1), default=None,
               help="Use the first N test images [default: all].")
 @out_option(None, "Also write the markdown table to this file.")
-def leaderboard(dataset, checkpoint, data_dir, validation_size, cache_dir, precision, workers,
+def leaderboard(spec, checkpoint, data_dir, validation_size, cache_dir, precision, workers,
                 ray_address, rows, n, out, **options):
     """Run PGD, C&W L∞, APGD, Square, AutoAttack or the worst case on CHECKPOINT and print
     their accuracies next to the published challenge leaderboards."""
@@ -117,22 +114,22 @@ def leaderboard(dataset, checkpoint, data_dir, validation_size, cache_dir, preci
         for key, value in LEADERBOARD_ROWS[name].items():
             if key != "attack" and options.get(key) not in (None, value):
                 raise BsattackError(f"row {name} sets --{key.replace('_', '-')} {value}")
-        attacks.append((name, _settings(dataset, _only_own(row))))
+        attacks.append((name, _settings(spec, _only_own(row))))
     if out:
         check_writable_file(out, "--out")
-    path = resolve_checkpoint(dataset, checkpoint)
+    path = resolve_checkpoint(spec, checkpoint)
     precision = chosen_precision(precision, click.echo)
-    split = data.load(dataset, data_dir, validation_size, echo=click.echo)
+    split = data.load(spec, data_dir, validation_size, echo=click.echo)
     n = n or len(split.test_x)
     with executor_from_options(workers, ray_address) as executor:
-        found = board.project_rows(dataset, path, split, n, attacks, echo=click.echo,
+        found = board.project_rows(spec, path, split, n, attacks, echo=click.echo,
                                    progress_for=progressbar, cache_dir=cache_dir,
                                    executor=executor, precision=precision)
-    text = board.render(dataset, path, n, found, command=command_line(), precision=precision)
+    text = board.render(spec, path, n, found, command=command_line(), precision=precision)
     click.echo(text)
     if out:
         challenge.save_text_atomic(out, text)
-        board.save_summary(os.path.splitext(out)[0] + ".json", dataset, path, n, found,
+        board.save_summary(os.path.splitext(out)[0] + ".json", spec, path, n, found,
                            command_line(), precision)
         click.echo(f"saved {out}")
 

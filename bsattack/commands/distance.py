@@ -13,7 +13,7 @@ from bsattack.commands.common import command_line, progressbar
 from bsattack.commands.options import (RESULTS_DIR, SEED, FiniteFloat, attacked_n_option,
                                        batch_size_option, cache_dir_option, checkpoint_option,
                                        chosen_precision, data_dir_option, dataset_option,
-                                       get_spec, precision_option, resolve_checkpoint,
+                                       precision_option, resolve_checkpoint,
                                        validation_size_option)
 
 natural_checkpoint_option = click.option(
@@ -85,7 +85,7 @@ def embedding_options(func):
     return func
 
 
-def _context(dataset, checkpoint, natural_checkpoint, precision, attack=None, batch_size=500,
+def _context(spec, checkpoint, natural_checkpoint, precision, attack=None, batch_size=500,
              seed=0, embeddings_only=False, **opts):
     """The pipeline's :class:`Context` from the options: the data set's spec, both
     checkpoints resolved, the attack's settings and precision (as in `blindspot`; float32
@@ -93,9 +93,8 @@ def _context(dataset, checkpoint, natural_checkpoint, precision, attack=None, ba
     from bsattack.pipelines.figures import Context
     precision = chosen_precision(precision, click.echo,
                                  EMBEDDINGS_FLOAT32 if embeddings_only else None)
-    spec = get_spec(dataset)
-    checkpoints = {"adv": resolve_checkpoint(spec.name, checkpoint, echo=click.echo),
-                   "nat": resolve_checkpoint(spec.name, natural_checkpoint, natural=True,
+    checkpoints = {"adv": resolve_checkpoint(spec, checkpoint, echo=click.echo),
+                   "nat": resolve_checkpoint(spec, natural_checkpoint, natural=True,
                                              echo=click.echo)}
     budget = {k: opts.pop(k) for k in attack_option_names() if k in opts}
     settings = (settings_from_options({"attack": attack, "batch_size": batch_size,

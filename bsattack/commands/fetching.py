@@ -5,6 +5,7 @@ import click
 
 from bsattack.datasets import DATASETS
 from bsattack.commands.common import progressbar
+from bsattack.commands.options import DatasetChoice
 from bsattack.paths import CHECKPOINTS_DIR
 
 
@@ -45,11 +46,11 @@ def checkpoints():
 
 
 @click.command("fetch-data")
-@click.argument("name", type=click.Choice(sorted(DATASETS)))
+@click.argument("spec", type=DatasetChoice(sorted(DATASETS)))
 @click.option("--dest", type=click.Path(file_okay=False), default=None,
               help="Folder for the files [default: the project's data/NAME].")
-def fetch_data(name, dest):
+def fetch_data(spec, dest):
     """Download data set NAME from its canonical mirror, checking each file's SHA-256; files
     already present with the right checksum are kept."""
     from bsattack import data
-    data.fetch_data(name, dest, echo=click.echo, progress=progressbar)
+    data.fetch_data(spec, dest, echo=click.echo, progress=progressbar)

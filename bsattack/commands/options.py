@@ -1,6 +1,8 @@
 """Click options shared by the commands, and the two lookups the commands make of what the
-options name: :func:`bsattack.datasets.get_spec` (``--dataset`` -> its ``DatasetSpec``) and
-:func:`bsattack.manifest.resolve_checkpoint` (``--checkpoint`` -> a checkpoint path).
+options name: :func:`bsattack.datasets.get_spec` (``--dataset`` -> its ``DatasetSpec``, made by
+:class:`DatasetChoice` as Click parses the option, so a command receives the spec as ``spec``)
+and :func:`bsattack.manifest.resolve_checkpoint` (``--checkpoint`` -> a checkpoint path, once
+per option in the command).  Below the commands nothing looks a name up again.
 
 Every float option uses :class:`FiniteFloat` (NaN and ±inf refused at parse time, optional
 bounds as ``click.FloatRange``) and every seed :data:`SEED` (0 .. 2**32 - 1, numpy's range)."""
@@ -8,8 +10,8 @@ import math
 
 import click
 
-from bsattack.datasets import DATASETS, PAPER_N, PAPER_TABLE_DATASETS
-from bsattack.datasets import get_spec  # noqa: F401  (the commands' name -> spec)
+from bsattack.datasets import DATASETS, PAPER_N, PAPER_TABLE_DATASETS, DatasetSpec
+from bsattack.datasets import get_spec  # (the commands' name -> spec)
 from bsattack.errors import BsattackError
 from bsattack.limits import SEED_MAX
 from bsattack.manifest import resolve_checkpoint  # noqa: F401  (the commands' one import)
@@ -35,15 +37,29 @@ class FiniteFloat(click.FloatRange):
 SEED = click.IntRange(0, SEED_MAX)
 
 
+class DatasetChoice(click.Choice):
+    """One of the data sets ``names`` on the command line, its :class:`DatasetSpec` in the
+    command (its default too).  A value that is a spec already is kept, as Click asks of a
+    type's ``convert``."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, DatasetSpec):
+            return value
+        return get_spec(super().convert(value, param, ctx))
+
+
 def dataset_option(default="mnist"):
-    return click.option("--dataset", type=click.Choice(sorted(DATASETS)), default=default,
-                        show_default=True, help="Data set (sets ε, model and data files).")
+    """``--dataset NAME``, handed to the command as ``spec`` (its :class:`DatasetSpec`)."""
+    return click.option("--dataset", "spec", type=DatasetChoice(sorted(DATASETS)),
+                        default=default, show_default=True,
+                        help="Data set (sets ε, model and data files).")
 
 
 def paper_dataset_option(default="fashion"):
-    """``--dataset`` among the data sets the paper has an (α, β) table for."""
-    return click.option("--dataset", type=click.Choice(PAPER_TABLE_DATASETS), default=default,
-                        show_default=True)
+    """``--dataset`` among the data sets the paper has an (α, β) table for, handed to the
+    command as ``spec``."""
+    return click.option("--dataset", "spec", type=DatasetChoice(PAPER_TABLE_DATASETS),
+                        default=default, show_default=True)
 
 
 checkpoint_option = click.option(

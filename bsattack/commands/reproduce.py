@@ -13,8 +13,9 @@ import click
 
 from bsattack.commands.common import command_line
 from bsattack.commands.options import (chosen_precision, data_dir_option, executor_options,
-                                      precision_option, validation_size_option)
-from bsattack.datasets import DATASETS, PAPER_TABLE_DATASETS, get_spec
+                                      get_spec, precision_option, resolve_checkpoint,
+                                      validation_size_option)
+from bsattack.datasets import DATASETS, PAPER_TABLE_DATASETS
 from bsattack.outputs import check_writable_dir
 from bsattack.paths import RESULTS_DIR
 from bsattack.pipelines.reproduce import Run
@@ -83,31 +84,37 @@ def reproduce(ctx, quick, datasets, data_dir, validation_size, out, skip_leaderb
             known = ", ".join(PAPER_TABLE_DATASETS)
             raise click.BadParameter(f"'{name}' (reproduce knows {known})",
                                      param_hint="--datasets")
-    checkpoints = {name: tuple(run.checkpoint(name, checkpoint_args[f"{name}_{kind}"],
-                                              f"--{name}-{kind.replace('_', '-')}")
-                               for kind in ("checkpoint", "natural_checkpoint"))
-                   for name in names}
+    specs = [get_spec(name) for name in names]
+    # each data set's (adversarially, naturally trained) checkpoints, resolved once; errors
+    # name the option (natural models are the *natural* options)
+    checkpoints = [(spec, tuple(
+        resolve_checkpoint(spec, checkpoint_args[f"{spec.name}_{kind}"],
+                           natural=kind == "natural_checkpoint", echo=click.echo,
+                           option=f"--{spec.name}-{kind.replace('_', '-')}")
+        for kind in ("checkpoint", "natural_checkpoint"))) for spec in specs]
     precision = chosen_precision(precision, click.echo)
     run.environment(checkpoints, data_dir, validation_size, precision)
-    for name in names:
-        adv, nat = checkpoints[name]
-        common = dict(dataset=name, checkpoint=adv, data_dir=data_dir,
-                      validation_size=validation_size, out=out)
-        with run.step(f"{name}: Table {get_spec(name).paper.table} (C&W L∞, PGD-100, worst case)",
-                      evals_from=f"table{get_spec(name).paper.table}_{name}_worst.json"):
-            ctx.invoke(tables, attack="worst", n=sizes.table_n, workers=workers,
-                       ray_address=ray_address, precision=precision, **common)
-        with run.step(f"{name}: Figures {get_spec(name).paper.figure} and 5, Table 1 row"):
-            ctx.invoke(figures, dataset=name, checkpoint=adv, natural_checkpoint=nat,
+    for spec, (adv, nat) in checkpoints:
+        name = spec.name
+        with run.step(f"{name}: Table {spec.paper.table} (C&W L∞, PGD-100, worst case)",
+                      evals_from=f"table{spec.paper.table}_{name}_worst.json"):
+            ctx.invoke(tables, dataset=name, checkpoint=adv, data_dir=data_dir,
+                       validation_size=validation_size, out=out, attack="worst",
+                       n=sizes.table_n, workers=workers, ray_address=ray_address,
+                       precision=precision)
+        with run.step(f"{name}: Figures {spec.paper.figure} and 5, Table 1 row"):
+            ctx.invoke(figures, spec=spec, checkpoint=adv, natural_checkpoint=nat,
                        data_dir=data_dir, validation_size=validation_size, attack="worst",
                        n=sizes.table_n, per_class=sizes.per_class or None, out_dir=out,
                        precision=precision)
-    if "mnist" in names and not skip_leaderboard:
+    for spec, (adv, _) in checkpoints:
+        if spec.name != "mnist" or skip_leaderboard:
+            continue
         with run.step("mnist: leaderboard comparison"):
-            ctx.invoke(leaderboard, dataset="mnist", checkpoint=checkpoints["mnist"][0],
-                       data_dir=data_dir, validation_size=validation_size,
-                       n=sizes.leaderboard_n or None, pgd_restarts=sizes.leaderboard_restarts,
-                       workers=workers, ray_address=ray_address, precision=precision,
+            ctx.invoke(leaderboard, spec=spec, checkpoint=adv, data_dir=data_dir,
+                       validation_size=validation_size, n=sizes.leaderboard_n or None,
+                       pgd_restarts=sizes.leaderboard_restarts, workers=workers,
+                       ray_address=ray_address, precision=precision,
                        out=os.path.join(out, "leaderboard_mnist.md"))
     run.finish()
     click.echo(f"reproduce: outputs in {out}; results page {run.write_report()}")

@@ -58,18 +58,18 @@ def _widths(ctx, param, value):
 @click.option("--widths", callback=_widths, default=None, hidden=True,
               help="conv1,conv2,fc1 widths of a narrow test network [default: 32,64,1024].")
 @precision_option("Training (its PGD too) is float32 only: bf16 is refused, auto picks fp32.")
-def train(dataset, eps, out, steps, k, a, batch_size, lr, seed, save_every, resume, init_from,
+def train(spec, eps, out, steps, k, a, batch_size, lr, seed, save_every, resume, init_from,
           data_dir, validation_size, augment, widths, precision):
     """Train a MNIST-challenge network with Madry's recipe: Adam on the summed cross-entropy
     of PGD adversarial examples (random start), checkpoints in the official layout."""
     from bsattack import train as training
     chosen_precision(precision, click.echo, TRAINING_FLOAT32)
     settings = training.TrainSettings(
-        dataset=dataset, eps=eps, steps=steps, k=k, a=a, batch_size=batch_size,
+        dataset=spec, eps=eps, steps=steps, k=k, a=a, batch_size=batch_size,
         learning_rate=lr, seed=seed, save_every=save_every, validation_size=validation_size,
         augment=augment,
         **({"widths": widths} if widths else {}))
-    init_from = resolve_checkpoint(dataset, init_from) if init_from else None
+    init_from = resolve_checkpoint(spec, init_from) if init_from else None
     training.train(settings, out, data_dir, resume=resume, init_from=init_from, echo=click.echo,
                    progress=progressbar)
 
@@ -78,9 +78,9 @@ def train(dataset, eps, out, steps, k, a, batch_size, lr, seed, save_every, resu
 @dataset_option()
 @click.argument("source")
 @click.argument("dest", type=click.Path(file_okay=False))
-def export_weights(dataset, source, dest):
+def export_weights(spec, source, dest):
     """Copy SOURCE's model variables and global_step (no optimizer slots) into a new
     official-layout checkpoint in DEST (the form the project ships its own models in)."""
     from bsattack import train as training
-    prefix = training.export_weights(dataset, source, dest)
+    prefix = training.export_weights(spec, source, dest)
     click.echo(f"wrote {prefix}")

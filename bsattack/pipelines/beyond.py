@@ -80,7 +80,7 @@ def run_map(spec, checkpoint, points, n, settings, split, cache_dir, echo, on_po
              f"{100 * s['accuracy']:.2f}%, success @ε {100 * s['success_eps']:.2f}%")
         if on_point is not None:
             on_point(summaries)
-    run_many(spec.name, checkpoint, [(BlindSpot(a, b), settings) for a, b, _ in points], n, split,
+    run_many(spec, checkpoint, [(BlindSpot(a, b), settings) for a, b, _ in points], n, split,
              cache_dir=cache_dir, echo=echo, executor=executor, on_result=done,
              precision=precision)
     return summaries
@@ -90,7 +90,7 @@ def paper_settings(spec, shift_specs=(), with_paper=True):
     """The original, the paper's (α, β) points (``with_paper``) and the shifts
     ('family:strength' specs; default: :data:`bsattack.shifts.DEFAULT_SHIFTS`)."""
     shifts = [parse(s) for s in shift_specs] if shift_specs else list(DEFAULT_SHIFTS)
-    paper = [t for t in paper_grid(spec.name) if not t.is_original] if with_paper else []
+    paper = [t for t in paper_grid(spec) if not t.is_original] if with_paper else []
     return [ORIGINAL] + paper + shifts
 
 
@@ -100,7 +100,7 @@ def accuracies(spec, checkpoint, settings, images01, labels, batch_size=500):
     graph = tf.compat.v1.Graph()
     out = {}
     with graph.as_default(), models.new_session(graph) as sess:
-        model = models.load(sess, spec.name, checkpoint)
+        model = models.load(sess, spec, checkpoint)
         for s in settings:
             x = to_01(s(to_pm(images01)))
             predictions = models.run_batched(sess, model.predictions, model.x01, x, batch_size)
@@ -131,7 +131,7 @@ def run_settings(spec, checkpoint, settings, n, attack_settings, split, cache_di
             summary.update(accuracy=big[s.name], accuracy_attacked_n=summary["accuracy"])
         out[s.name] = {**summary, "setting": s.name, "family": s.family,
                        "strength": strength(s), "accuracy_n": accuracy_n or n}
-    run_many(spec.name, checkpoint, [(s, attack_settings) for s in settings], n, split,
+    run_many(spec, checkpoint, [(s, attack_settings) for s in settings], n, split,
              cache_dir=cache_dir, echo=echo, executor=executor, on_result=done,
              precision=precision)
     return out
@@ -149,7 +149,7 @@ def countermeasure_row(name, given, spec, path, split, summaries, rows):
     worst = max(shifted, key=lambda s: s["success_eps"])
     blind = family_verdicts(rows)
     return {"model": name, "checkpoint": given,
-            "natural_accuracy_10k": models.accuracy(spec.name, path, split.test_x, split.test_y),
+            "natural_accuracy_10k": models.accuracy(spec, path, split.test_x, split.test_y),
             "accuracy_n": base["accuracy"], "success_eps": base["success_eps"],
             "robust_accuracy": base["accuracy"] * (1 - base["success_eps"]),
             "map_mean_accuracy": mean("accuracy"), "map_mean_success_eps": mean("success_eps"),
@@ -165,7 +165,7 @@ def _split(spec, data_dir, validation_size, out, cache_dir, echo):
     check_writable_dir(out, f"--out {out}")
     check_writable_dir(cache_dir, f"--cache-dir {cache_dir}")
     os.makedirs(out, exist_ok=True)
-    return data.load(spec.name, data_dir, validation_size, echo=echo)
+    return data.load(spec, data_dir, validation_size, echo=echo)
 
 
 def _map(spec, checkpoint, model, points, n, attack, settings, split, cache_dir, stem, header,
@@ -222,7 +222,7 @@ def detectability(spec, checkpoint, extractors, shift_specs, n, attack, settings
     rows = _shift_rows(spec, checkpoint, settings_list, n, settings, split, cache_dir,
                        accuracy_n, echo, precision=precision)
     for name, extractor in extractors.items():
-        aurocs = distance_aurocs(spec.name, extractor, split, settings_list, n_detect, k,
+        aurocs = distance_aurocs(spec, extractor, split, settings_list, n_detect, k,
                                  cache_dir=cache_dir, echo=echo, progress=progress)
         for r in rows:
             r[f"auroc_{name}"] = aurocs.get(r["setting"], "")

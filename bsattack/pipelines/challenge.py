@@ -30,19 +30,19 @@ def attack(settings, spec, checkpoint, out, data_dir=None,
     first ``n`` (None: all) test images, in the challenge's file units and layout, checked
     against the clean images and saved to ``out``; the accuracy is the float32 network's."""
     check_writable_file(out, "--out")
-    split = data.load(spec.name, data_dir, validation_size, echo=echo)
+    split = data.load(spec, data_dir, validation_size, echo=echo)
     n = n or len(split.test_x)
     with progress(n, settings.name) as bar:
-        examples = challenge_attack.adversarial_examples(settings, spec.name, checkpoint, split,
-                                                         n, cache_dir=cache_dir, echo=echo,
+        examples = challenge_attack.adversarial_examples(settings, spec, checkpoint, split, n,
+                                                         cache_dir=cache_dir, echo=echo,
                                                          progress=bar.update, executor=executor,
                                                          precision=precision)
     adv = examples.adversarial
-    file_values = challenge_attack.to_file_units(spec.name, adv)
-    clean, labels = challenge.clean_test_images(split, spec.name, n)
-    largest = challenge.check_attack(file_values, clean, spec.name)
+    file_values = challenge_attack.to_file_units(spec, adv)
+    clean, labels = challenge.clean_test_images(split, spec, n)
+    largest = challenge.check_attack(file_values, clean, spec)
     challenge.save_atomic(out, file_values)
-    predictions = models.predict(spec.name, checkpoint, adv, spec.challenge.batch_size)
+    predictions = models.predict(spec, checkpoint, adv, spec.challenge.batch_size)
     return AttackFile(file_values.shape, largest, examples.evals_per_image,
                       float(np.mean(predictions == labels)), examples.forward_per_image)
 
@@ -52,6 +52,6 @@ def evaluate(spec, checkpoint, attack_file, pred_out, data_dir=None,
     """run_attack.py on ``attack_file`` against the first ``n`` (None: the challenge's 10,000)
     test images: its checks, the accuracy (printed through ``echo``), the predictions saved to
     ``pred_out``.  Returns the accuracy in [0, 1]."""
-    split = data.load(spec.name, data_dir, validation_size, echo=echo)
-    return challenge.evaluate(spec.name, checkpoint, attack_file, split,
+    split = data.load(spec, data_dir, validation_size, echo=echo)
+    return challenge.evaluate(spec, checkpoint, attack_file, split,
                               n or challenge.CHALLENGE_SIZE, pred_out, echo=echo)

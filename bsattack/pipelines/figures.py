@@ -39,13 +39,13 @@ class Context:
         self.attack_name, self.n, self.settings = attack, n, settings
         self.precision = precision
         self.echo, self.progress = echo, progress
-        self.split = data.load(spec.name, data_dir, validation_size, echo=echo)
+        self.split = data.load(spec, data_dir, validation_size, echo=echo)
         self._embeddings = {}
 
     def embeddings(self, extractor):
         if extractor not in self._embeddings:
             self._embeddings[extractor] = Embeddings(
-                self.spec.name, self.checkpoints[extractor], self.split, self.cache_dir,
+                self.spec, self.checkpoints[extractor], self.split, self.cache_dir,
                 self.batch_size, echo=self.echo, progress=self.progress)
         return self._embeddings[extractor]
 
@@ -56,7 +56,7 @@ class Context:
     def attack(self):
         """Per-image results of the attack on the first n original test images (cached by
         :func:`bsattack.experiment.run_blindspot`, shared with `blindspot` / `tables`)."""
-        return run_blindspot(self.spec.name, self.checkpoints["adv"], settings=self.settings,
+        return run_blindspot(self.spec, self.checkpoints["adv"], settings=self.settings,
                              n=self.n, split=self.split, cache_dir=self.cache_dir,
                              echo=self.echo, progress_for=self.progress,
                              precision=self.precision)
@@ -118,7 +118,7 @@ def table1_row(ctx, per_class, grid, seed, tsne, perplexity, header):
     results = measures.class_divergences(ctx.embeddings("adv"), per_class, seed, tsne, grid,
                                          perplexity, echo=ctx.echo)
     summary = ctx.attack().summary()
-    accuracy = models.accuracy(ctx.spec.name, ctx.checkpoints["adv"], ctx.split.test_x,
+    accuracy = models.accuracy(ctx.spec, ctx.checkpoints["adv"], ctx.split.test_x,
                                ctx.split.test_y, ctx.batch_size)
     row = table1.row(ctx.spec, results, summary, accuracy, ctx.checkpoints["adv"])
     stem = os.path.join(ctx.out_dir, f"table1_{ctx.spec.name}")

@@ -1,9 +1,9 @@
 """The record of one reproduction run and its results page.
 
-:class:`Run` resolves the checkpoints (errors name the command's own option), records the
-environment (:mod:`bsattack.environment`: versions, CPU flags, the network's raw rate at the
-start, checkpoint and data hashes, which data sets could not be run and why), times each step
-and counts the gradient evaluations it ran, saves all of it as ``reproduce.json`` in the output
+:class:`Run` records the environment (:mod:`bsattack.environment`: versions, CPU flags, the
+network's raw rate at the start, checkpoint and data hashes, which data sets could not be run
+and why) of the data sets' specs and the checkpoints the command resolved, times each step and
+counts the gradient evaluations it ran, saves all of it as ``reproduce.json`` in the output
 folder and renders ``README.md`` there (:mod:`bsattack.report.readme`).
 """
 import contextlib
@@ -13,7 +13,6 @@ import time
 
 from bsattack import data, environment
 from bsattack.datasets import DATASETS, PAPER_TABLE_DATASETS
-from bsattack.manifest import resolve_checkpoint
 from bsattack.outputs import save_json
 from bsattack.paths import CHECKPOINTS_DIR
 from bsattack.report import readme
@@ -24,29 +23,26 @@ class Run:
         self.out, self.echo = out, echo
         self.record = {"command": command, "steps": [], "environment": {}, "missing": {}}
 
-    def checkpoint(self, dataset, argument, option):
-        """``argument`` of ``option`` resolved (natural models are the ``*natural*`` options)."""
-        return resolve_checkpoint(dataset, argument, natural="natural" in option,
-                                  echo=self.echo, option=option)
-
     def environment(self, checkpoints, data_dir, validation_size, precision="fp32"):
         """Versions, CPU, the attacks' precision, checkpoints, data files and the raw rate
         (in that precision) of each adversarially trained network; the paper's other data
-        sets that this run cannot reach."""
+        sets that this run cannot reach.  ``checkpoints``: [(data set spec, (adversarially
+        trained, naturally trained) resolved checkpoint paths)]."""
         env = {"versions": environment.versions(), "cpu": environment.cpu(),
                "precision": precision, "checkpoints": [], "data": [], "raw_rates": []}
-        for dataset, paths in checkpoints.items():
+        for spec, paths in checkpoints:
             env["checkpoints"] += [entry for entry in map(environment.checkpoint_entry, paths)
                                    if entry not in env["checkpoints"]]
-            env["data"] += environment.data_files(dataset, data_dir)
-            split = data.load(dataset, data_dir, validation_size, echo=self.echo)
-            rate = environment.raw_rate(dataset, paths[0], split, precision=precision)
-            env["raw_rates"].append({"dataset": dataset, "batch": 500, "rate": rate})
-            self.echo(f"{dataset}: the network does {rate:,.0f} image-gradients/s "
+            env["data"] += environment.data_files(spec, data_dir)
+            split = data.load(spec, data_dir, validation_size, echo=self.echo)
+            rate = environment.raw_rate(spec, paths[0], split, precision=precision)
+            env["raw_rates"].append({"dataset": spec.name, "batch": 500, "rate": rate})
+            self.echo(f"{spec.name}: the network does {rate:,.0f} image-gradients/s "
                       f"(forward+backward, {precision}, batch 500)")
         self.record["environment"] = env
-        self.record["missing"] = {name: unreachable(name, data_dir)
-                                  for name in DATASETS if name not in PAPER_TABLE_DATASETS}
+        self.record["missing"] = {spec.name: unreachable(spec, data_dir)
+                                  for spec in DATASETS.values()
+                                  if spec.name not in PAPER_TABLE_DATASETS}
 
     @contextlib.contextmanager
     def step(self, name, evals_from=None):
@@ -78,17 +74,16 @@ class Run:
         return readme.write(self.out)
 
 
-def unreachable(dataset, data_dir):
-    """Why ``reproduce`` does not test ``dataset``'s claims (its data and checkpoints found or
-    not, without downloading)."""
-    spec = DATASETS[dataset]
-    have_data = data.locate(dataset, data_dir) is not None
+def unreachable(spec, data_dir):
+    """Why ``reproduce`` does not test the claims of the data set ``spec`` (its data and
+    checkpoints found or not, without downloading)."""
+    have_data = data.locate(spec, data_dir) is not None
     have_checkpoint = os.path.isdir(os.path.join(CHECKPOINTS_DIR, spec.default_checkpoint))
     if have_data and have_checkpoint:
         return (f"reproduce runs {', '.join(PAPER_TABLE_DATASETS)} only; run "
-                f"`python cli.py figures --dataset {dataset}` for it")
+                f"`python cli.py figures --dataset {spec.name}` for it")
     lacking = [what for what, present in (("data", have_data), ("checkpoints", have_checkpoint))
                if not present]
-    return (f"the {dataset} {' and '.join(lacking)} were not available to this run (no local "
-            f"copy; `python cli.py fetch-data {dataset}` and `python cli.py fetch "
+    return (f"the {spec.name} {' and '.join(lacking)} were not available to this run (no local "
+            f"copy; `python cli.py fetch-data {spec.name}` and `python cli.py fetch "
             f"{spec.default_checkpoint}` download them)")

@@ -2,7 +2,6 @@
 (bottom row), each titled with its L∞ distance."""
 import numpy as np
 
-from bsattack.datasets import get_spec
 from bsattack.outputs import save_figure
 
 
@@ -24,7 +23,7 @@ def figure4(result, path, count=8, header=()):
     chosen = pick_examples(result, count)
     cols = max(len(chosen), 1)
     fig, axes = plt.subplots(2, cols, figsize=(1.6 * cols, 3.6), squeeze=False)
-    height, width, channels = get_spec(result.dataset).image_shape
+    height, width, channels = result.spec.image_shape
     for col in range(cols):
         for row in range(2):
             axes[row, col].axis("off")
@@ -40,7 +39,7 @@ def figure4(result, path, count=8, header=()):
         axes[1, col].text(0.5, -0.04, f"L∞={result.linf[i]:.3f} → {result.adv_prediction[i]}"
                           if found else "not found", fontsize=7, ha="center", va="top",
                           transform=axes[1, col].transAxes)
-    fig.suptitle(f"{result.dataset}: α={result.alpha:g}, β={result.beta:g}, "
+    fig.suptitle(f"{result.spec.name}: α={result.alpha:g}, β={result.beta:g}, "
                  f"ε={result.eps:g} ({result.attack})", fontsize=9)
     fig.tight_layout()
     save_figure(fig, path, header, dpi=120)

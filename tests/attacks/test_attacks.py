@@ -15,6 +15,7 @@ from bsattack.attacks.model import Model
 from bsattack.attacks.network import AttackSession
 from bsattack.attacks.pgd import LinfPGD, PGDSettings
 from bsattack.attacks.worst import WorstCase, WorstSettings
+from bsattack.datasets import get_spec
 from support.plain_model import apgd_loop, PlainModel, correctly_classified, recording_build
 
 tf1 = tf.compat.v1
@@ -27,8 +28,8 @@ def mnist(small_checkpoint, small_split):
     labels, their test indices)."""
     split = small_split("mnist")
     checkpoint = small_checkpoint("mnist")
-    plain = PlainModel("mnist", checkpoint)
-    model = Model("mnist", checkpoint)
+    plain = PlainModel(get_spec("mnist"), checkpoint)
+    model = Model(get_spec("mnist"), checkpoint)
     yield (plain, model, *correctly_classified(plain, split, 80))
     model.close()
 
@@ -275,7 +276,7 @@ def test_worst_case_uses_known_member_results(mnist, worst_members):
 
 def test_shared_logits_fn_reuses_the_same_weights(mnist):
     plain, model, x, _, _ = mnist
-    net = AttackSession("mnist", model.net.checkpoint)
+    net = AttackSession(get_spec("mnist"), model.net.checkpoint)
     with net.graph.as_default():
         other = tf1.placeholder(tf.float32, [None, 784])
         logits = net.logits_fn(other)
@@ -294,12 +295,12 @@ def fashion_adv(shared_dir):
     """The stand-in fashion_adv, its first 1,000 test images (in [-0.5, 0.5]) and PGD-100
     (ε=0.1, step 0.01, one random start) on them."""
     checkpoint = os.path.join(shared_dir, "checkpoints", "fashion_adv")
-    split = data.load("fashion", os.path.join(shared_dir, "data"), download=False)
+    split = data.load(get_spec("fashion"), os.path.join(shared_dir, "data"), download=False)
     x = split.test_x[:1000].reshape(1000, -1) - np.float32(0.5)
     y = split.test_y[:1000].astype(np.int64)
-    model = Model("fashion", checkpoint)
+    model = Model(get_spec("fashion"), checkpoint)
     result = LinfPGD(model, PGDSettings(steps=100, step_size=0.01)).run(x, y, [0.1])
-    yield model, x, y, PlainModel("fashion", checkpoint), result
+    yield model, x, y, PlainModel(get_spec("fashion"), checkpoint), result
     model.close()
 
 

@@ -17,6 +17,7 @@ from bsattack.attacks.autoattack import AutoAttack, AutoAttackSettings
 from bsattack.attacks.model import Model
 from bsattack.attacks.square import Square, SquareSettings
 from bsattack.commands.attack_options import attack_options, settings_from_options
+from bsattack.datasets import get_spec
 from support import FIXTURE_VALIDATION_SIZE
 from support.plain_model import PlainModel, correctly_classified, recording_build
 
@@ -30,8 +31,8 @@ SMALL = AutoAttackSettings(cascade=(SquareSettings(queries=30),
 @pytest.fixture(scope="module")
 def mnist(small_checkpoint, small_split):
     checkpoint = small_checkpoint("mnist")
-    plain = PlainModel("mnist", checkpoint)
-    model = Model("mnist", checkpoint)
+    plain = PlainModel(get_spec("mnist"), checkpoint)
+    model = Model(get_spec("mnist"), checkpoint)
     yield (plain, model, *correctly_classified(plain, small_split("mnist"), 80))
     model.close()
 
@@ -130,7 +131,8 @@ def test_leaderboard_rows_show_forward_evaluations(small_checkpoint, fixture_dat
 
 def test_boards_without_forward_queries_keep_their_columns(monkeypatch):
     monkeypatch.setattr(leaderboard, "_checkpoint_label", lambda checkpoint: "fixture")
-    text = leaderboard.render("fashion", None, 10, [leaderboard.Row("pgd: PGD", 0.5, 0.3, 100.0)])
+    text = leaderboard.render(get_spec("fashion"), None, 10,
+                              [leaderboard.Row("pgd: PGD", 0.5, 0.3, 100.0)])
     lines = text.splitlines()
     start = lines.index("| attack (this project) | accuracy [Wilson 95%] | largest L∞ | gradient "
                         "evaluations per image |")

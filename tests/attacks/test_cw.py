@@ -11,6 +11,7 @@ from bsattack import models
 from bsattack.attacks.cw import CarliniLinf, CWSettings
 from bsattack.attacks.model import Model
 from bsattack.attacks.pgd import LinfPGD, PGDSettings
+from bsattack.datasets import get_spec
 from support import FIXTURES
 from support.plain_model import PlainModel, correctly_classified
 
@@ -22,8 +23,8 @@ TOLERANCE = 1e-6
 def mnist(small_checkpoint, small_split):
     split = small_split("mnist")
     checkpoint = small_checkpoint("mnist")
-    plain = PlainModel("mnist", checkpoint)
-    model = Model("mnist", checkpoint)
+    plain = PlainModel(get_spec("mnist"), checkpoint)
+    model = Model(get_spec("mnist"), checkpoint)
     yield (plain, model, checkpoint, *correctly_classified(plain, split, 60))
     model.close()
 
@@ -174,7 +175,7 @@ class ReferenceCW:
     """li_attack.py's loop for ONE image, one session.run per step, TF1's own AdamOptimizer;
     the abort test reads loss and prediction of the same (pre-step) image, as bsattack does."""
 
-    def __init__(self, dataset, checkpoint, max_iterations):
+    def __init__(self, spec, checkpoint, max_iterations):
         self.max_iterations = max_iterations
         self.graph = tf1.Graph()
         with self.graph.as_default():
@@ -186,7 +187,7 @@ class ReferenceCW:
             self.const = tf1.placeholder(tf.float32, [])
             self.newimg = tf.tanh(self.modifier + self.simg) / 2
             self.sess = models.new_session(self.graph)
-            model = models.load(self.sess, dataset, checkpoint, self.newimg + 0.5)
+            model = models.load(self.sess, spec, checkpoint, self.newimg + 0.5)
             self.output = model.logits
             real = tf.reduce_sum(self.lab * self.output)
             other = tf.reduce_max((1 - self.lab) * self.output - self.lab * 10000)
@@ -239,7 +240,7 @@ def test_reference_variant_matches_per_image_reference_loop(mnist):
     settings = CWSettings(variant="reference", max_iterations=10, inits=("noise",),
                           batch_size=3)
     batched = CarliniLinf(model, settings).run(x, y, [eps])
-    reference = ReferenceCW("mnist", checkpoint, 10)
+    reference = ReferenceCW(get_spec("mnist"), checkpoint, 10)
     expected = []
     for i in range(len(y)):
         noise = np.random.default_rng([0, i]).normal(0.0, 0.2, x[i].shape)

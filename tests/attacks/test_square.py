@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from bsattack.attacks import square as square_module
 from bsattack.attacks.model import LogitsModel, Model
 from bsattack.attacks.square import Square, SquareSettings, window_fraction
+from bsattack.datasets import get_spec
 from bsattack.errors import BsattackError
 from cli import main
 from support import FIXTURE_VALIDATION_SIZE
@@ -23,8 +24,8 @@ TOLERANCE = 1e-6
 @pytest.fixture(scope="module")
 def mnist(small_checkpoint, small_split):
     checkpoint = small_checkpoint("mnist")
-    plain = PlainModel("mnist", checkpoint)
-    model = Model("mnist", checkpoint)
+    plain = PlainModel(get_spec("mnist"), checkpoint)
+    model = Model(get_spec("mnist"), checkpoint)
     x, y, ids = correctly_classified(plain, small_split("mnist"), 60)
     yield plain, model, x[:10], y[:10], ids[:10]
     model.close()

@@ -12,6 +12,7 @@ from bsattack.attacks.pgd import PGDSettings
 from bsattack.attacks.square import Square
 from bsattack.attacks.worst import WorstCase, WorstSettings
 from bsattack.commands.attack_options import attack_options, settings_from_options
+from bsattack.datasets import get_spec
 from bsattack.errors import BsattackError
 from support.plain_model import PlainModel, correctly_classified, recording_build
 
@@ -58,7 +59,7 @@ def test_the_option_and_squares_own_options_reach_the_member():
 
 def test_square_runs_last_on_the_images_the_gradient_members_left(small_checkpoint, small_split):
     checkpoint = small_checkpoint("mnist")
-    plain, model = PlainModel("mnist", checkpoint), Model("mnist", checkpoint)
+    plain, model = PlainModel(get_spec("mnist"), checkpoint), Model(get_spec("mnist"), checkpoint)
     try:
         x, y, ids = correctly_classified(plain, small_split("mnist"), 40)
         limits = (0.05, 0.1)

@@ -14,6 +14,7 @@ from bsattack.attacks.cw import CWSettings
 from bsattack.attacks.pgd import PGDSettings
 from bsattack.attacks.worst import WorstSettings
 from bsattack.commands.blindspot import tables
+from bsattack.datasets import get_spec
 from bsattack.shifts import BlindSpot
 from cli import main
 from support.plain_model import PlainModel
@@ -53,9 +54,9 @@ def brute_force(plain, split, result, alpha, beta, eps):
 def test_accounting_matches_brute_force(fashion, tmp_path, settings):
     checkpoint, split = fashion
     n = 40 if settings.name == "pgd" else 20
-    result = experiment.run_blindspot("fashion", checkpoint, BlindSpot(0.9, 0.05), settings, n,
-                                      split=split, cache_dir=None, **QUIET)
-    plain = PlainModel("fashion", checkpoint)
+    result = experiment.run_blindspot(get_spec("fashion"), checkpoint, BlindSpot(0.9, 0.05),
+                                      settings, n, split=split, cache_dir=None, **QUIET)
+    plain = PlainModel(get_spec("fashion"), checkpoint)
     assert result.transformed.shape == (n, 784)
     accuracy, success_eps, success_alpha = brute_force(plain, split, result, 0.9, 0.05, 0.1)
     s = result.summary()
@@ -78,8 +79,8 @@ def test_cache_is_reused_and_invalidated(fashion, tmp_path, monkeypatch):
     monkeypatch.setattr(experiment, "_run_chunk", counting)
 
     def run(alpha=0.9, beta=0.0, settings=PGD, n=30, chunk_size=20):
-        return experiment.run_blindspot("fashion", checkpoint, BlindSpot(alpha, beta), settings,
-                                        n, split=split, cache_dir=str(tmp_path),
+        return experiment.run_blindspot(get_spec("fashion"), checkpoint, BlindSpot(alpha, beta),
+                                        settings, n, split=split, cache_dir=str(tmp_path),
                                         chunk_size=chunk_size, **QUIET)
     first = run()
     assert len(calls) == 2                                   # two chunks
@@ -119,7 +120,7 @@ def test_a_longer_run_extends_a_shorter_one_exactly(fashion, tmp_path, settings)
     checkpoint, split = fashion
 
     def run(n, cache, s=settings):
-        return experiment.run_blindspot("fashion", checkpoint, BlindSpot(0.9, 0.05), s, n,
+        return experiment.run_blindspot(get_spec("fashion"), checkpoint, BlindSpot(0.9, 0.05), s, n,
                                         split=split, cache_dir=str(tmp_path / cache),
                                         chunk_size=8, **QUIET)
     run(20, "grown")
@@ -139,8 +140,8 @@ def test_an_interrupted_run_resumes_to_the_same_records(fashion, tmp_path, monke
     settings = PGDSettings(steps=4, step_size=0.01, batch_size=7)
 
     def run(cache):
-        return experiment.run_blindspot("fashion", checkpoint, BlindSpot(0.9, 0.0), settings,
-                                        30, split=split, cache_dir=str(tmp_path / cache),
+        return experiment.run_blindspot(get_spec("fashion"), checkpoint, BlindSpot(0.9, 0.0),
+                                        settings, 30, split=split, cache_dir=str(tmp_path / cache),
                                         chunk_size=10, **QUIET)
     fresh = run("fresh")
     real, calls = experiment._run_chunk, []

@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from support import ROOT
+from bsattack.datasets import get_spec
 from madry_models import checkpoint as ckpt
 from madry_models.mnist import VARIABLE_NAMES
 
@@ -33,7 +34,8 @@ def error_line(stderr):
 def test_accuracy_command_matches_library(fixture_data_dir, small_checkpoint, small_split):
     split = small_split("mnist")
     from bsattack import models
-    expected = models.accuracy("mnist", small_checkpoint("mnist"), split.test_x, split.test_y)
+    expected = models.accuracy(get_spec("mnist"), small_checkpoint("mnist"), split.test_x,
+                               split.test_y)
     code, out, err = run_cli("accuracy", "--dataset", "mnist", "--checkpoint",
                              small_checkpoint("mnist"), "--data-dir", fixture_data_dir,
                              "--validation-size", 100)

@@ -98,7 +98,7 @@ def test_challenge_caches_of_bf16_and_fp32_are_apart(tmp_path, small_checkpoint,
     try:
         def run(p):
             before = len(executor.jobs)
-            challenge_attack.adversarial_examples(fgsm, "mnist", checkpoint, split, 20,
+            challenge_attack.adversarial_examples(fgsm, get_spec("mnist"), checkpoint, split, 20,
                                                   cache_dir=str(tmp_path), executor=executor,
                                                   precision=p, **QUIET)
             return [j.precision for j in executor.jobs[before:]]
@@ -130,7 +130,7 @@ def test_a_bf16_leaderboard_row_counts_only_what_float32_confirms(small_checkpoi
                                                                   tmp_path):
     checkpoint, split = small_checkpoint("mnist"), small_split("mnist")
     n = 50
-    real = Model("mnist", checkpoint, "bf16")
+    real = Model(get_spec("mnist"), checkpoint, "bf16")
     executor = LocalExecutor()
     asked = []
 
@@ -140,18 +140,18 @@ def test_a_bf16_leaderboard_row_counts_only_what_float32_confirms(small_checkpoi
     executor.models.get = get
     try:
         rows = leaderboard.project_rows(
-            "mnist", checkpoint, split, n, [("pgd", PGDSettings(steps=5, step_size=0.01))],
-            progress_for=silent, cache_dir=str(tmp_path), executor=executor,
-            precision="bf16", **QUIET)
+            get_spec("mnist"), checkpoint, split, n,
+            [("pgd", PGDSettings(steps=5, step_size=0.01))], progress_for=silent,
+            cache_dir=str(tmp_path), executor=executor, precision="bf16", **QUIET)
         examples = challenge_attack.adversarial_examples(
-            PGDSettings(steps=5, step_size=0.01), "mnist", checkpoint, split, n,
+            PGDSettings(steps=5, step_size=0.01), get_spec("mnist"), checkpoint, split, n,
             cache_dir=str(tmp_path), precision="bf16", **QUIET)   # the cached chunk
     finally:
         executor.close()
         real.close()
     assert set(asked) == {"bf16"}
     # the oracle stopped every image at its random start as "fooled"; the row is float32's
-    confirmed = models.predict("mnist", checkpoint, examples.adversarial)
+    confirmed = models.predict(get_spec("mnist"), checkpoint, examples.adversarial)
     accuracy = float(np.mean(confirmed == split.test_y[:n]))
     assert rows[1].evals_per_image == 1          # "fooled" at the first evaluation
     assert rows[1].accuracy == accuracy and accuracy > 0.5
@@ -159,11 +159,10 @@ def test_a_bf16_leaderboard_row_counts_only_what_float32_confirms(small_checkpoi
 
 def test_leaderboard_files_state_a_precision_other_than_fp32():
     rows = [leaderboard.Row("no attack (natural accuracy)", 0.9, 0.0)]
-    plain = leaderboard.render("fashion", "tests/fixtures/checkpoints/fashion_small", 10, rows)
-    assert leaderboard.render("fashion", "tests/fixtures/checkpoints/fashion_small", 10, rows,
-                              precision="fp32") == plain
-    mixed = leaderboard.render("fashion", "tests/fixtures/checkpoints/fashion_small", 10, rows,
-                               precision="bf16")
+    fashion, checkpoint = get_spec("fashion"), "tests/fixtures/checkpoints/fashion_small"
+    plain = leaderboard.render(fashion, checkpoint, 10, rows)
+    assert leaderboard.render(fashion, checkpoint, 10, rows, precision="fp32") == plain
+    mixed = leaderboard.render(fashion, checkpoint, 10, rows, precision="bf16")
     assert "Precision: gradients in bf16, predictions in fp32." in mixed
     assert precision.header("fp32") == []
 

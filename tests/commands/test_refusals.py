@@ -75,7 +75,7 @@ def test_another_data_sets_files_are_refused(tmp_path, fixture_data_dir):
     from bsattack.datasets import get_spec
     # fixture files renamed: a file whose content is Fashion-MNIST's published content is
     # refused as MNIST; the fixtures (no published data set's) pass
-    data.load("mnist", fixture_data_dir, validation_size=100, download=False)
+    data.load(get_spec("mnist"), fixture_data_dir, validation_size=100, download=False)
     fashion = get_spec("fashion").files["test_labels"]
     mnist = get_spec("mnist").files["test_labels"]
     from bsattack import idx_data
@@ -87,7 +87,7 @@ def test_another_data_sets_files_are_refused(tmp_path, fixture_data_dir):
     idx_data._digests = as_fashion
     try:
         with pytest.raises(BsattackError, match="is fashion's"):
-            data.load("mnist", fixture_data_dir, validation_size=100, download=False)
+            data.load(get_spec("mnist"), fixture_data_dir, validation_size=100, download=False)
     finally:
         idx_data._digests = real
 

@@ -16,6 +16,7 @@ import cli
 from bsattack import data, outputs
 from bsattack.errors import BsattackError
 from bsattack.commands.options import SEED, SEED_MAX, FiniteFloat
+from bsattack.datasets import get_spec
 
 
 # --- option types ------------------------------------------------------------------------------
@@ -157,10 +158,10 @@ def test_data_folder_missing_one_file_names_it_and_downloads_nothing(fixture_dat
                         lambda *a, **k: pytest.fail("tried to download with --data-dir given"))
     for given_dir in (tmp_path, folder):
         with pytest.raises(BsattackError) as err:
-            data.load("mnist", str(given_dir), echo=lambda *_: None)
+            data.load(get_spec("mnist"), str(given_dir), echo=lambda *_: None)
         message = str(err.value)
         assert "missing t10k-labels-idx1-ubyte.gz" in message and str(folder) in message
         assert "3 of 4 files present" in message and "\n" not in message
     with pytest.raises(BsattackError, match="none of train-images"):
-        data.load("mnist", str(tmp_path / "empty"), echo=lambda *_: None)
+        data.load(get_spec("mnist"), str(tmp_path / "empty"), echo=lambda *_: None)
     assert not (tmp_path / "project").exists()

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 import cli
 from bsattack import challenge, models
+from bsattack.datasets import get_spec
 from bsattack.errors import BsattackError
 from support import FIXTURE_VALIDATION_SIZE, ROOT
 
@@ -29,9 +30,9 @@ def zero_pixel(clean):
     return 0, int(np.flatnonzero(clean[0] == 0)[0])
 
 
-def evaluate(path, small_checkpoint, small_split, tmp_path, dataset="mnist"):
-    return challenge.evaluate(dataset, small_checkpoint("mnist"), path, small_split("mnist"), N,
-                              tmp_path / "pred.npy", echo=lambda *_: None)
+def evaluate(path, small_checkpoint, small_split, tmp_path):
+    return challenge.evaluate(get_spec("mnist"), small_checkpoint("mnist"), path,
+                              small_split("mnist"), N, tmp_path / "pred.npy", echo=lambda *_: None)
 
 
 def refused(array_or_path, small_checkpoint, small_split, tmp_path):
@@ -62,7 +63,7 @@ def test_clean_file_matches_accuracy_command(clean, small_checkpoint, small_spli
     pred = np.load(tmp_path / "pred.npy")
     assert pred.dtype == np.int64 and pred.shape == (N,)
     with tf.Graph().as_default(), models.new_session() as sess:   # independent argmax
-        model = models.load(sess, "mnist", small_checkpoint("mnist"))
+        model = models.load(sess, get_spec("mnist"), small_checkpoint("mnist"))
         logits = sess.run(model.logits, {model.x01: clean})
     np.testing.assert_array_equal(pred, logits.argmax(1))
     labels = small_split("mnist").test_y[:N]
@@ -165,20 +166,20 @@ def test_cli_refusal_is_one_line(clean, zero_pixel, small_checkpoint, fixture_da
 
 
 def test_cifar_rules_in_0_255_units():
-    assert challenge.expected_shape("cifar10") == (10000, 32, 32, 3)
-    assert challenge.expected_shape("mnist") == (10000, 784)
+    assert challenge.expected_shape(get_spec("cifar10")) == (10000, 32, 32, 3)
+    assert challenge.expected_shape(get_spec("mnist")) == (10000, 784)
     rng = np.random.default_rng(1)
     clean = rng.integers(0, 256, (4, 32, 32, 3)).astype(np.float64)
     x = clean.copy()
     x[clean <= 247] += 8.0                                   # exactly ε = 8/255 in [0,1] units
-    assert challenge.check_attack(x.astype(np.float32), clean, "cifar10") == 8.0
+    assert challenge.check_attack(x.astype(np.float32), clean, get_spec("cifar10")) == 8.0
     x[0, 0, 0, 0] = clean[0, 0, 0, 0] + (8.0002 if clean[0, 0, 0, 0] < 240 else -8.0002)
     with pytest.raises(BsattackError, match="1 of 4 images are over budget"):
-        challenge.check_attack(x, clean, "cifar10")
+        challenge.check_attack(x, clean, get_spec("cifar10"))
     with pytest.raises(BsattackError, match=r"Expected \[0, 255\]"):
-        challenge.check_attack(np.full_like(clean, 255.0002), clean, "cifar10")
+        challenge.check_attack(np.full_like(clean, 255.0002), clean, get_spec("cifar10"))
     uint8 = clean.astype(np.uint8)                            # integer files are fine
-    assert challenge.check_attack(uint8, clean, "cifar10") == 0.0
+    assert challenge.check_attack(uint8, clean, get_spec("cifar10")) == 0.0
 
 
 def _save(tmp_path, x):
@@ -190,18 +191,18 @@ def _save(tmp_path, x):
 def test_full_challenge_file_on_shared_checkpoint(shared_dir, tmp_path):
     """The real format: 10,000 MNIST test images, the stand-in for the secret model."""
     from bsattack import data
-    split = data.load("mnist", os.path.join(shared_dir, "data", "mnist"), download=False)
+    split = data.load(get_spec("mnist"), os.path.join(shared_dir, "data", "mnist"), download=False)
     checkpoint = os.path.join(shared_dir, "checkpoints", "mnist_adv")
     x = split.test_x.copy()
     pixel = int(np.flatnonzero(x[0] == 0)[0])
     x[0, pixel] += np.float32(0.3)
     np.save(tmp_path / "attack.npy", x)
-    acc = challenge.evaluate("mnist", checkpoint, tmp_path / "attack.npy", split,
+    acc = challenge.evaluate(get_spec("mnist"), checkpoint, tmp_path / "attack.npy", split,
                              pred_out=tmp_path / "pred.npy", echo=lambda *_: None)
-    assert acc == models.accuracy("mnist", checkpoint, x, split.test_y)
+    assert acc == models.accuracy(get_spec("mnist"), checkpoint, x, split.test_y)
     x[0, pixel] += np.float32(0.0002)
     with pytest.raises(BsattackError, match="1 of 10000 images are over budget"):
-        challenge.check_attack(x, split.test_x, "mnist")
+        challenge.check_attack(x, split.test_x, get_spec("mnist"))
 
 
 def crafted_header_file(path, shape, body=b"\0" * 64, dtype="<f4"):
@@ -278,11 +279,11 @@ def test_check_attack_agrees_with_the_reference_rules(delta, pixels, shape):
     x = x[:shape[0]] if shape == (3, 784) else x.reshape(shape)
     want = reference_verdict(x, CLEAN_SMALL)
     if want is None:
-        largest = challenge.check_attack(x, CLEAN_SMALL, "mnist")
+        largest = challenge.check_attack(x, CLEAN_SMALL, get_spec("mnist"))
         assert largest == pytest.approx(np.abs(x.astype(np.float64) - CLEAN_SMALL).max())
         return
     with pytest.raises(BsattackError) as err:
-        challenge.check_attack(x, CLEAN_SMALL, "mnist")
+        challenge.check_attack(x, CLEAN_SMALL, get_spec("mnist"))
     text = str(err.value)
     assert "\n" not in text
     assert {"shape": "Invalid shape", "range": "Invalid pixel range",

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 import cli
 from bsattack import cifar_data, data, datasets, models, paths
+from bsattack.datasets import get_spec
 from bsattack.errors import BsattackError
 from bsattack.shifts import BlindSpot
 from support import FIXTURES
@@ -70,7 +71,7 @@ def test_scoped_models_keep_official_keys():
 def test_fixture_checkpoint_matches_reference_and_numpy_forward():
     ref = np.load(os.path.join(SMALL, "reference_logits.npz"))
     with tf.Graph().as_default(), models.new_session() as sess:
-        model = models.load(sess, "cifar10", SMALL)
+        model = models.load(sess, get_spec("cifar10"), SMALL)
         logits, embedding = sess.run([model.logits, model.embedding], {model.x01: ref["images"]})
     np.testing.assert_allclose(logits, ref["logits"], rtol=1e-4, atol=1e-4)
     weights = ckpt.read_variables(SMALL, list(variable_shapes(SMALL_WIDTHS)))
@@ -102,7 +103,7 @@ def test_saved_checkpoint_restores_identical_logits_in_a_fresh_graph(tmp_path, w
     before = _save_random(tmp_path, widths, seed=3, images=images)
     assert sorted(ckpt.variable_shapes(tmp_path)) == sorted(variable_shapes(widths))
     with tf.Graph().as_default(), models.new_session() as sess:
-        model = models.load(sess, "cifar10", str(tmp_path))
+        model = models.load(sess, get_spec("cifar10"), str(tmp_path))
         after = sess.run(model.logits, {model.x01: images})
     np.testing.assert_array_equal(after, before)
 
@@ -112,7 +113,7 @@ def test_saved_checkpoint_restores_identical_logits_in_a_fresh_graph(tmp_path, w
                                        ("binary", None)])
 def test_both_official_formats_load_in_file_order(tmp_path, fmt, style):
     train_x, train_y, test_x, test_y = write_dataset(tmp_path / "d", fmt, style=style)
-    split = data.load("cifar10", str(tmp_path / "d"), download=False)
+    split = data.load(get_spec("cifar10"), str(tmp_path / "d"), download=False)
     assert split.train_x.shape == (40, 32, 32, 3) and split.train_x.dtype == np.float32
     assert split.test_x.shape == (12, 32, 32, 3)
     np.testing.assert_array_equal(np.rint(split.train_x * 255).astype(np.uint8), train_x)
@@ -131,7 +132,7 @@ def test_official_folder_name_below_data_dir_and_pixel_layout(tmp_path):
     folder = tmp_path / "cifar-10-batches-py"
     write_dataset(folder)
     (folder / "test_batch").write_bytes(raw)
-    split = data.load("cifar10", str(tmp_path), download=False)
+    split = data.load(get_spec("cifar10"), str(tmp_path), download=False)
     assert split.source == str(folder)
     np.testing.assert_array_equal(split.test_x[0, 1, 2] * 255, [10, 20, 30])
     assert split.test_y.tolist() == [7]
@@ -168,7 +169,7 @@ def test_pickle_with_code_is_refused_and_nothing_runs(tmp_path, case):
     write_dataset(folder)
     (folder / "data_batch_3").write_bytes(raw)
     with pytest.raises(BsattackError) as err:
-        data.load("cifar10", str(folder), download=False)
+        data.load(get_spec("cifar10"), str(folder), download=False)
     message = str(err.value)
     assert "refused" in message and "data_batch_3" in message and "\n" not in message
     assert not marker.exists()
@@ -199,18 +200,18 @@ def test_binary_errors(tmp_path):
     path = folder / "data_batch_2.bin"
     path.write_bytes(path.read_bytes()[:-5])
     with pytest.raises(BsattackError, match="whole number of 3073-byte"):
-        data.load("cifar10", str(folder), download=False)
+        data.load(get_spec("cifar10"), str(folder), download=False)
     record = bytes([12]) + bytes(3072)
     path.write_bytes(record)
     with pytest.raises(BsattackError, match="labels outside 0..9"):
-        data.load("cifar10", str(folder), download=False)
+        data.load(get_spec("cifar10"), str(folder), download=False)
 
 
 def test_missing_data_is_one_clear_line(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "DATA_DIR", str(tmp_path / "project"))
     monkeypatch.delenv(data.DATA_ENV, raising=False)
     with pytest.raises(BsattackError) as err:
-        data.load("cifar10", str(tmp_path / "nowhere"), download=False)
+        data.load(get_spec("cifar10"), str(tmp_path / "nowhere"), download=False)
     assert "\n" not in str(err.value) and "fetch-data cifar10" in str(err.value)
 
 
@@ -239,7 +240,7 @@ def test_fetch_data_cifar10_checks_sha256_and_unpacks(tmp_path, monkeypatch):
     result = runner.invoke(cli.main, ["fetch-data", "cifar10", "--dest", str(dest)])
     assert result.exit_code == 0, result.output
     assert sorted(os.listdir(dest)) == ["cifar-10-batches-py"]   # the archive is removed
-    split = data.load("cifar10", str(dest), download=False)
+    split = data.load(get_spec("cifar10"), str(dest), download=False)
     assert split.train_x.shape == (40, 32, 32, 3)
     archive.unlink()                                            # second run: nothing to download
     assert runner.invoke(cli.main, ["fetch-data", "cifar10", "--dest", str(dest)]).exit_code == 0
@@ -273,8 +274,8 @@ def test_embed_command_caches_the_global_average_pool(synthetic_cifar, tmp_path)
                                            "--cache-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     weights = ckpt.read_variables(SMALL, list(variable_shapes(SMALL_WIDTHS)))
-    split = data.load("cifar10", folder, download=False)
-    cached = Embeddings("cifar10", SMALL, split, str(tmp_path), echo=lambda *_: None)
+    split = data.load(get_spec("cifar10"), folder, download=False)
+    cached = Embeddings(get_spec("cifar10"), SMALL, split, str(tmp_path), echo=lambda *_: None)
     scaled = 0.9 * (test_x.astype(np.float64) / 255 - 0.5) + 0.5      # x' = αx + β in [-0.5, 0.5]
     for got, images in [(cached.get("train"), train_x / 255.0),
                         (cached.get("test"), test_x / 255.0),
@@ -308,7 +309,7 @@ def test_flat_input_gives_the_same_logits():
     ref = np.load(os.path.join(SMALL, "reference_logits.npz"))
     with tf.Graph().as_default(), models.new_session() as sess:
         flat = tf1.placeholder(tf.float32, [None, 3072])
-        model = models.load(sess, "cifar10", SMALL, x01=flat)
+        model = models.load(sess, get_spec("cifar10"), SMALL, x01=flat)
         logits = sess.run(model.logits, {flat: ref["images"].reshape(len(ref["images"]), -1)})
     np.testing.assert_allclose(logits, ref["logits"], rtol=1e-4, atol=1e-4)
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from bsattack import data, paths
+from bsattack.datasets import get_spec
 from bsattack.errors import BsattackError
 
 
@@ -40,12 +41,12 @@ def test_madry_split_and_scaling(fixture_data_dir):
     folder = os.path.join(fixture_data_dir, "mnist")
     raw_train = data.read_idx(os.path.join(folder, "train-images-idx3-ubyte.gz"), 3)
     raw_labels = data.read_idx(os.path.join(folder, "train-labels-idx1-ubyte.gz"), 1)
-    split = data.load("mnist", fixture_data_dir, validation_size=100, download=False)
+    split = data.load(get_spec("mnist"), fixture_data_dir, validation_size=100, download=False)
     assert split.train_x.shape == (1000, 784) and split.train_x.dtype == np.float32
     np.testing.assert_allclose(split.train_x[0] * 255, raw_train[100].reshape(-1), atol=1e-4)
     np.testing.assert_array_equal(split.train_y, raw_labels[100:])
     assert split.test_x.shape == (500, 784) and 0 <= split.test_x.min() and split.test_x.max() <= 1
-    other = data.load("mnist", fixture_data_dir, validation_size=0, download=False)
+    other = data.load(get_spec("mnist"), fixture_data_dir, validation_size=0, download=False)
     assert other.train_x.shape[0] == 1100 and other.fingerprint != split.fingerprint
 
 
@@ -53,7 +54,7 @@ def test_missing_data_names_places_and_fetch_command(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv(data.DATA_ENV, raising=False)
     with pytest.raises(BsattackError) as err:
-        data.load("mnist", str(tmp_path / "nowhere"), download=False)
+        data.load(get_spec("mnist"), str(tmp_path / "nowhere"), download=False)
     message = str(err.value)
     assert "nowhere" in message and "fetch-data mnist" in message and "\n" not in message
 
@@ -61,4 +62,4 @@ def test_missing_data_names_places_and_fetch_command(tmp_path, monkeypatch):
 def test_env_variable_and_folder_aliases(fixture_data_dir, monkeypatch, tmp_path):
     monkeypatch.setattr(paths, "DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv(data.DATA_ENV, fixture_data_dir)
-    assert data.locate("fashion") == os.path.join(fixture_data_dir, "fashion")
+    assert data.locate(get_spec("fashion")) == os.path.join(fixture_data_dir, "fashion")

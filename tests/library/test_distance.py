@@ -4,6 +4,7 @@ import pytest
 from sklearn.neighbors import NearestNeighbors
 
 from bsattack import distance
+from bsattack.datasets import get_spec
 from bsattack.errors import BsattackError
 
 
@@ -123,9 +124,10 @@ def test_figures_command_on_fixtures(tmp_path, fixture_data_dir, small_checkpoin
                                            "--grid", "20", "--out", str(out)])
     assert result.exit_code == 0, result.output
     split = small_split("mnist")
-    records = run_blindspot("mnist", small_checkpoint("mnist"), ORIGINAL, PGDSettings(steps=5),
-                            100, split=split, cache_dir=str(tmp_path / "cache"))
-    emb = Embeddings("mnist", small_checkpoint("fashion"), split, tmp_path / "cache")
+    records = run_blindspot(get_spec("mnist"), small_checkpoint("mnist"), ORIGINAL,
+                            PGDSettings(steps=5), 100, split=split,
+                            cache_dir=str(tmp_path / "cache"))
+    emb = Embeddings(get_spec("mnist"), small_checkpoint("fashion"), split, tmp_path / "cache")
     ref_d = sklearn_knn(emb.get("test"), emb.get("train"))[0].mean(axis=1)
     rows = read_csv(out / "figure1b_mnist_nat.csv")
     np.testing.assert_array_equal([int(r["test_images"]) for r in rows],
@@ -134,7 +136,8 @@ def test_figures_command_on_fixtures(tmp_path, fixture_data_dir, small_checkpoin
     assert sum(int(r["successes"]) for r in rows) == (records.correct & records.success_eps).sum()
     assert len(read_csv(out / "figure5a_mnist_adv.csv")) == 40
     (table,) = read_csv(out / "table1_mnist.csv")
-    accuracy = models.accuracy("mnist", small_checkpoint("mnist"), split.test_x, split.test_y)
+    accuracy = models.accuracy(get_spec("mnist"), small_checkpoint("mnist"), split.test_x,
+                               split.test_y)
     assert float(table["accuracy_pct"]) == pytest.approx(100 * accuracy, abs=0.01)
     assert float(table["success_pct"]) == pytest.approx(
         100 * records.success_eps[records.correct].mean(), abs=0.01)

@@ -4,6 +4,7 @@ import pytest
 from scipy.stats import gaussian_kde
 
 from bsattack import divergence
+from bsattack.datasets import get_spec
 from bsattack.errors import BsattackError
 
 MEAN0, COV0 = np.zeros(2), np.eye(2)
@@ -78,7 +79,7 @@ def test_class_divergences_are_cached_per_setting(small_checkpoint, small_split,
                                                   monkeypatch):
     from bsattack import measures
     from bsattack.embed import Embeddings
-    emb = Embeddings("mnist", small_checkpoint("mnist"), small_split("mnist"), tmp_path,
+    emb = Embeddings(get_spec("mnist"), small_checkpoint("mnist"), small_split("mnist"), tmp_path,
                      echo=lambda m: None)
     quiet = {"grid": 10, "echo": lambda m: None}
     first = measures.class_divergences(emb, per_class=15, **quiet)

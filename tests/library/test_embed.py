@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from bsattack import models
+from bsattack.datasets import get_spec
 from bsattack.embed import Embeddings, group_name
 from bsattack.errors import BsattackError
 from bsattack.h5store import H5Store
@@ -19,8 +20,8 @@ def mnist(small_checkpoint, small_split, tmp_path):
     messages = []
 
     def make(checkpoint=None):
-        return Embeddings("mnist", checkpoint or small_checkpoint("mnist"), small_split("mnist"),
-                          cache_dir=tmp_path, echo=messages.append)
+        return Embeddings(get_spec("mnist"), checkpoint or small_checkpoint("mnist"),
+                          small_split("mnist"), cache_dir=tmp_path, echo=messages.append)
     return make, messages
 
 
@@ -40,7 +41,7 @@ def test_transformed_split_is_the_network_on_scaled_images(mnist, small_checkpoi
     scaled01 = 0.7 * (small_split("mnist").test_x.astype(np.float64) - 0.5) + 0.1 + 0.5
     graph = tf.Graph()
     with graph.as_default(), models.new_session(graph) as sess:
-        model = models.load(sess, "mnist", small_checkpoint("mnist"))
+        model = models.load(sess, get_spec("mnist"), small_checkpoint("mnist"))
         want = sess.run(model.embedding, {model.x01: scaled01.astype(np.float32)})
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     assert group_name("test", BlindSpot(0.7, 0.1)) == "test-alpha0.7-beta0.1"
@@ -63,7 +64,7 @@ def test_cache_of_another_checkpoint_is_rebuilt(mnist, small_checkpoint, small_s
     shutil.copyfile(mine.path, other.path)                    # e.g. a file renamed by hand
     got = make(small_checkpoint("fashion")).get("test")
     assert any("another checkpoint" in m for m in messages)
-    fresh = Embeddings("mnist", small_checkpoint("fashion"), small_split("mnist"),
+    fresh = Embeddings(get_spec("mnist"), small_checkpoint("fashion"), small_split("mnist"),
                        cache_dir=tmp_path / "fresh").get("test")
     np.testing.assert_array_equal(got, fresh)
     assert not np.array_equal(got, mine_values)

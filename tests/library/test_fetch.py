@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 import cli
 from bsattack import data, datasets, fetch, manifest, models, paths
+from bsattack.datasets import get_spec
 from bsattack.errors import BsattackError
 from support import FIXTURE_VALIDATION_SIZE, ROOT
 
@@ -128,7 +129,7 @@ def leftovers(folder):
 
 def restored_logits(checkpoint, images):
     with tf.Graph().as_default(), models.new_session() as sess:
-        model = models.load(sess, "mnist", checkpoint)
+        model = models.load(sess, get_spec("mnist"), checkpoint)
         return sess.run(model.logits, {model.x01: images})
 
 
@@ -158,9 +159,9 @@ def test_fetch_good_archive_then_load_and_accuracy(server, small_checkpoint, fix
     assert len(_Handler.requests) == before           # no second download
 
     if kind == "zip":
-        split = data.load("mnist", fixture_data_dir, validation_size=FIXTURE_VALIDATION_SIZE,
-                          download=False)
-        expected = models.accuracy("mnist", src, split.test_x, split.test_y)
+        split = data.load(get_spec("mnist"), fixture_data_dir,
+                          validation_size=FIXTURE_VALIDATION_SIZE, download=False)
+        expected = models.accuracy(get_spec("mnist"), src, split.test_x, split.test_y)
         out = subprocess.run([sys.executable, os.path.join(ROOT, "cli.py"), "accuracy",
                               "--dataset", "mnist", "--checkpoint", str(dest), "--data-dir",
                               fixture_data_dir, "--validation-size", str(FIXTURE_VALIDATION_SIZE)],
@@ -301,7 +302,8 @@ def test_fetch_data_from_local_server(server, fixture_data_dir, tmp_path, monkey
     assert result.exit_code == 0, result.output
     for name in os.listdir(served / "mnist"):
         assert (dest / name).read_bytes() == (served / "mnist" / name).read_bytes()
-    split = data.load("mnist", str(dest), validation_size=FIXTURE_VALIDATION_SIZE, download=False)
+    split = data.load(get_spec("mnist"), str(dest), validation_size=FIXTURE_VALIDATION_SIZE,
+                      download=False)
     assert split.test_x.shape == (500, 784)
     before = len(_Handler.requests)
     assert run(["fetch-data", "mnist", "--dest", dest], tmp_path, monkeypatch).exit_code == 0
@@ -326,7 +328,7 @@ def test_offline_data_errors(fixture_data_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "DATA_DIR", str(tmp_path / "project"))
     monkeypatch.delenv(data.DATA_ENV, raising=False)
     with pytest.raises(BsattackError) as err:
-        data.load("mnist", echo=lambda *_: None)
+        data.load(get_spec("mnist"), echo=lambda *_: None)
     message = str(err.value)
     assert "\n" not in message and str(tmp_path / "project") in message
     assert "offline or host unreachable" in message and "cli.py fetch-data mnist" in message
@@ -342,7 +344,7 @@ def test_default_checkpoint_is_downloaded_when_missing(monkeypatch, tmp_path):
     monkeypatch.setattr(manifest, "fetch_checkpoint",
                         lambda name: fetched.append(name) or str(tmp_path / name))
     notices = []
-    found = manifest.resolve_checkpoint("mnist", echo=notices.append)
+    found = manifest.resolve_checkpoint(get_spec("mnist"), echo=notices.append)
     assert found == str(tmp_path / "mnist_secret")
     assert fetched == ["mnist_secret"] and "downloading" in notices[0]
 
@@ -350,4 +352,4 @@ def test_default_checkpoint_is_downloaded_when_missing(monkeypatch, tmp_path):
         raise BsattackError("cannot download: offline")
     monkeypatch.setattr(manifest, "fetch_checkpoint", offline)
     with pytest.raises(BsattackError, match="fetch mnist_natural"):
-        manifest.resolve_checkpoint("mnist", natural=True)
+        manifest.resolve_checkpoint(get_spec("mnist"), natural=True)

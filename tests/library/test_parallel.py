@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from bsattack import experiment
 from bsattack.attacks.pgd import PGDSettings
+from bsattack.datasets import get_spec
 from bsattack.parallel import LocalExecutor, RayExecutor, make_executor
 from bsattack.shifts import BlindSpot
 from cli import main
@@ -63,8 +64,9 @@ def counts(path):
 
 
 def cached_results(checkpoint, split, cache, grid, settings):
-    return experiment.run_many("fashion", checkpoint, [(t, settings) for t in grid], 120, split,
-                               cache_dir=str(cache), chunk_size=40, echo=lambda *_: None)
+    return experiment.run_many(get_spec("fashion"), checkpoint, [(t, settings) for t in grid],
+                               120, split, cache_dir=str(cache), chunk_size=40,
+                               echo=lambda *_: None)
 
 
 def test_a_killed_worker_changes_nothing(small_checkpoint, small_split, tmp_path):
@@ -74,7 +76,7 @@ def test_a_killed_worker_changes_nothing(small_checkpoint, small_split, tmp_path
     grid = [BlindSpot(1.0, 0.0), BlindSpot(0.9, 0.0), BlindSpot(0.9, 0.05)]
     settings = PGDSettings(steps=60, step_size=0.002, batch_size=40)
     quiet = dict(echo=lambda *_: None)
-    local = experiment.run_many("fashion", checkpoint, [(t, settings) for t in grid], 120,
+    local = experiment.run_many(get_spec("fashion"), checkpoint, [(t, settings) for t in grid], 120,
                                 split, cache_dir=str(tmp_path / "local"), chunk_size=40, **quiet)
     with RayExecutor(workers=2) as executor:
         pids = executor.worker_pids()
@@ -93,9 +95,9 @@ def test_a_killed_worker_changes_nothing(small_checkpoint, small_split, tmp_path
                     busy = [pid for pid in pids if pid not in executor.chunks_by_pid]
                     killed.append(busy[0])
                     os.kill(busy[0], signal.SIGKILL)
-        experiment.run_many("fashion", checkpoint, [(t, settings) for t in grid], 120, split,
-                            cache_dir=str(tmp_path / "ray"), chunk_size=40, executor=executor,
-                            progress_for=lambda *_: Bar(), **quiet)
+        experiment.run_many(get_spec("fashion"), checkpoint, [(t, settings) for t in grid], 120,
+                            split, cache_dir=str(tmp_path / "ray"), chunk_size=40,
+                            executor=executor, progress_for=lambda *_: Bar(), **quiet)
         assert killed and killed[0] not in executor.worker_pids()    # restarted by Ray
         assert sum(executor.chunks_by_pid.values()) == 9
     again = cached_results(checkpoint, split, tmp_path / "ray", grid, settings)
@@ -143,10 +145,12 @@ def test_without_the_options_ray_is_not_imported(small_checkpoint, small_split, 
         "import sys\n"
         "from bsattack import data\n"
         "from bsattack.attacks.pgd import PGDSettings\n"
+        "from bsattack.datasets import get_spec\n"
         "from bsattack.experiment import run_table\n"
-        f"split = data.load('fashion', {os.path.join(FIXTURES, 'data')!r}, "
+        f"split = data.load(get_spec('fashion'), {os.path.join(FIXTURES, 'data')!r}, "
         f"validation_size={FIXTURE_VALIDATION_SIZE}, download=False)\n"
-        f"run_table('fashion', {small_checkpoint('fashion')!r}, PGDSettings(steps=2), 20, split,"
+        f"run_table(get_spec('fashion'), {small_checkpoint('fashion')!r}, PGDSettings(steps=2),"
+        f" 20, split,"
         f" cache_dir={str(tmp_path)!r}, echo=lambda *_: None)\n"
         "print('ray' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,

@@ -6,6 +6,7 @@ import pytest
 from bsattack import experiment, precision
 from bsattack.attacks.fgsm import FGSMSettings
 from bsattack.attacks.model import Model
+from bsattack.datasets import get_spec
 from bsattack.errors import BsattackError
 from bsattack.shifts import BlindSpot
 from bsattack.transforms import to_pm
@@ -36,8 +37,8 @@ def test_bf16_oracle_is_close_to_float32_and_verified_predictions_are_float32(
     split = small_split("mnist")
     x = to_pm(split.test_x[:200]).reshape(200, -1)
     y = split.test_y[:200]
-    exact, mixed = Model("mnist", small_checkpoint("mnist")), Model(
-        "mnist", small_checkpoint("mnist"), "bf16")
+    exact, mixed = Model(get_spec("mnist"), small_checkpoint("mnist")), Model(
+        get_spec("mnist"), small_checkpoint("mnist"), "bf16")
     try:
         _, g32, z32 = exact.value_and_grad(x, y, "xent")
         _, g16, z16 = mixed.value_and_grad(x, y, "xent")
@@ -81,7 +82,7 @@ def test_a_success_float32_rejects_is_not_counted(small_checkpoint, small_split)
     n = 100
     x = to_pm(split.test_x[:n]).reshape(n, -1)
     labels = split.test_y[:n].astype(np.int64)
-    model = Model("fashion", small_checkpoint("fashion"))
+    model = Model(get_spec("fashion"), small_checkpoint("fashion"))
     try:
         clean = model.predict(x)
         payload = {"settings": FGSMSettings(), "names": ["fgsm"], "x": x, "labels": labels,
@@ -108,7 +109,6 @@ def test_a_success_float32_rejects_is_not_counted(small_checkpoint, small_split)
 
 def test_precision_is_part_of_the_cache_key(small_checkpoint, small_split):
     split = small_split("fashion")
-    from bsattack.datasets import get_spec
     keys = {p: experiment._file_key(get_spec("fashion"), small_checkpoint("fashion"), split, 0.1,
                                     BlindSpot(0.9, 0.0), FGSMSettings(), 500, p)
             for p in ("fp32", "bf16")}

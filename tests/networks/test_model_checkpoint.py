@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from bsattack import models
+from bsattack.datasets import get_spec
 from bsattack.errors import BsattackError
 from madry_models import checkpoint as ckpt
 from madry_models.mnist import VARIABLE_NAMES, build_mnist, variable_shapes
@@ -27,8 +28,8 @@ def test_official_variable_names_and_order():
 def test_two_models_side_by_side_share_input(small_checkpoint):
     with tf.Graph().as_default(), models.new_session() as sess:
         x = tf1.placeholder(tf.float32, [None, 784])
-        a = models.load(sess, "mnist", small_checkpoint("mnist"), x, scope="adv")
-        b = models.load(sess, "fashion", small_checkpoint("fashion"), x, scope="nat")
+        a = models.load(sess, get_spec("mnist"), small_checkpoint("mnist"), x, scope="adv")
+        b = models.load(sess, get_spec("fashion"), small_checkpoint("fashion"), x, scope="nat")
         names = {v.op.name for v in tf1.global_variables()}
         assert "adv/Variable" in names and "nat/Variable" in names
         ref_a = np.load(os.path.join(small_checkpoint("mnist"), "reference_logits.npz"))
@@ -42,7 +43,7 @@ def test_restored_logits_match_reference_and_numpy(dataset, small_checkpoint):
     path = small_checkpoint(dataset)
     ref = np.load(os.path.join(path, "reference_logits.npz"))
     with tf.Graph().as_default(), models.new_session() as sess:
-        model = models.load(sess, dataset, path)
+        model = models.load(sess, get_spec(dataset), path)
         logits = sess.run(model.logits, {model.x01: ref["images"]})
     np.testing.assert_allclose(logits, ref["logits"], atol=1e-4)
     weights = ckpt.read_variables(path, VARIABLE_NAMES)
@@ -75,7 +76,7 @@ def test_checkpoint_errors(small_checkpoint, tmp_path):
     data_file.write_bytes(data_file.read_bytes()[:1000])
     with tf.Graph().as_default(), models.new_session() as sess:
         with pytest.raises(BsattackError, match="checkpoint-300"):
-            models.load(sess, "mnist", str(broken))
+            models.load(sess, get_spec("mnist"), str(broken))
     # the full-width model against the narrow checkpoint: shape mismatch
     with tf.Graph().as_default(), models.new_session() as sess:
         model = build_mnist()
@@ -99,7 +100,7 @@ def _rewrite_checkpoint(src, dst, change):
 def _load_error(path):
     with tf.Graph().as_default(), models.new_session() as sess:
         with pytest.raises(BsattackError) as err:
-            models.load(sess, "mnist", str(path))
+            models.load(sess, get_spec("mnist"), str(path))
     assert "\n" not in str(err.value)
     return str(err.value)
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from bsattack import models
+from bsattack.datasets import get_spec
 from bsattack.manifest import resolve_checkpoint
 from bsattack.paths import CHECKPOINTS_DIR
 from madry_models import checkpoint as ckpt
@@ -15,7 +16,7 @@ from support.mnist_forward import numpy_forward
 
 @pytest.mark.parametrize("natural,name", [(False, "fashion_adv"), (True, "fashion_nat")])
 def test_shipped_fashion_checkpoint(natural, name, small_split):
-    path = resolve_checkpoint("fashion", natural=natural)
+    path = resolve_checkpoint(get_spec("fashion"), natural=natural)
     assert os.path.abspath(path) == os.path.join(CHECKPOINTS_DIR, name)
     prefix = ckpt.resolve_prefix(path)
     assert os.path.basename(prefix).startswith("checkpoint-")
@@ -27,7 +28,7 @@ def test_shipped_fashion_checkpoint(natural, name, small_split):
     assert prefix.endswith(f"-{step}")
 
     images, labels = small_split("fashion").test_x[:100], small_split("fashion").test_y[:100]
-    acc = models.accuracy("fashion", path, images, labels)
+    acc = models.accuracy(get_spec("fashion"), path, images, labels)
     weights = ckpt.read_variables(path, VARIABLE_NAMES)
     expected = np.mean(numpy_forward(weights, images).argmax(1) == labels)
     assert acc == pytest.approx(expected, abs=1 / 100)

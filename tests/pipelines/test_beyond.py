@@ -127,7 +127,8 @@ def test_blindspot_map_command(cli, small_checkpoint, fixture_data_dir, small_sp
     assert os.path.getsize(tmp_path / "out" / "blindspot_map_fashion_pgd.png") > 0
     split = small_split("fashion")
     x = to_01(blindspot(to_pm(split.test_x[:40]), 0.8, -0.1))
-    expected = models.accuracy("fashion", small_checkpoint("fashion"), x, split.test_y[:40])
+    expected = models.accuracy(get_spec("fashion"), small_checkpoint("fashion"), x,
+                               split.test_y[:40])
     assert float(rows[0]["accuracy"]) == pytest.approx(expected, abs=1e-4)
 
 
@@ -143,7 +144,7 @@ def test_shifts_and_detectability_commands(cli, small_checkpoint, fixture_data_d
     split = small_split("fashion")
     from bsattack.shifts import Shift
     x = to_01(Shift("invert", 1)(to_pm(split.test_x)))      # --accuracy-n: all 500 here
-    expected = models.accuracy("fashion", small_checkpoint("fashion"), x, split.test_y)
+    expected = models.accuracy(get_spec("fashion"), small_checkpoint("fashion"), x, split.test_y)
     assert float(rows["invert1"]["accuracy"]) == pytest.approx(100 * expected, abs=0.06)
     assert rows["invert1"]["accuracy_n"] == "500" and rows["invert1"]["attacked"] != ""
     for r in rows.values():
@@ -171,14 +172,14 @@ def test_a_transform_replaces_alpha_beta_in_run_blindspot(small_checkpoint, smal
     settings = PGDSettings(steps=2)
     for transform, thresholds in ((Shift("blur", 0.5), (0.1,)),
                                   (BlindSpot(0.8, 0.1), (0.8 * 0.1, 0.1))):
-        result = run_blindspot("fashion", small_checkpoint("fashion"), transform, settings, 10,
-                               split=split, cache_dir=None, echo=lambda *_: None)
+        result = run_blindspot(get_spec("fashion"), small_checkpoint("fashion"), transform,
+                               settings, 10, split=split, cache_dir=None, echo=lambda *_: None)
         np.testing.assert_array_equal(result.transformed, transform(x))
         assert result.thresholds == pytest.approx(thresholds)
         assert result.summary()["transform"] == transform.name
     with pytest.raises(BsattackError):
-        run_blindspot("fashion", small_checkpoint("fashion"), Shift("blur", 0.5), settings, 0,
-                      split=split, cache_dir=None)
+        run_blindspot(get_spec("fashion"), small_checkpoint("fashion"), Shift("blur", 0.5),
+                      settings, 0, split=split, cache_dir=None)
 
 
 def test_setting_accuracies_match_an_independent_forward_pass(small_checkpoint, small_split):
@@ -190,6 +191,6 @@ def test_setting_accuracies_match_an_independent_forward_pass(small_checkpoint, 
     x = split.test_x[:300]
     for s, images in zip(settings, [x, to_01(blindspot(to_pm(x), 0.8, 0.1)),
                                     to_01(Shift("rotate", 10)(to_pm(x)))]):
-        expected = models.accuracy("fashion", small_checkpoint("fashion"), images,
+        expected = models.accuracy(get_spec("fashion"), small_checkpoint("fashion"), images,
                                    split.test_y[:300])
         assert got[s.name] == pytest.approx(expected)

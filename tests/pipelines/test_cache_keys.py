@@ -66,7 +66,7 @@ def test_blindspot_runs_at_two_batch_sizes_do_not_share_chunks(fashion, tmp_path
 
     def run(batch_size):
         return experiment.run_blindspot(
-            "fashion", checkpoint, BlindSpot(0.9, 0.0),
+            get_spec("fashion"), checkpoint, BlindSpot(0.9, 0.0),
             dataclasses.replace(PGD, batch_size=batch_size), 20, split=split,
             cache_dir=str(tmp_path), chunk_size=10, **QUIET)
     run(500)
@@ -86,8 +86,8 @@ def test_challenge_attacks_at_two_batch_sizes_do_not_share_chunks(fashion, tmp_p
 
     def run(batch_size):
         return challenge_attack.adversarial_examples(
-            dataclasses.replace(PGD, batch_size=batch_size), "fashion", checkpoint, split, 10,
-            cache_dir=str(tmp_path), **QUIET)
+            dataclasses.replace(PGD, batch_size=batch_size), get_spec("fashion"), checkpoint,
+            split, 10, cache_dir=str(tmp_path), **QUIET)
     run(500)
     run(1)
     assert len(calls) == 2

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from bsattack import challenge_attack, experiment, h5store
 from bsattack.attacks.pgd import PGDSettings
 from bsattack.attacks.worst import WorstSettings
+from bsattack.datasets import get_spec
 from bsattack.errors import BsattackError
 from bsattack.shifts import BlindSpot
 from cli import main
@@ -42,8 +43,9 @@ def attacks(monkeypatch):
 
 def blindspot(fashion, cache, n=10, settings=PGD):
     checkpoint, split = fashion
-    return experiment.run_blindspot("fashion", checkpoint, BlindSpot(0.9, 0.0), settings, n,
-                                    split=split, cache_dir=str(cache), chunk_size=10, **QUIET)
+    return experiment.run_blindspot(get_spec("fashion"), checkpoint, BlindSpot(0.9, 0.0),
+                                    settings, n, split=split, cache_dir=str(cache), chunk_size=10,
+                                    **QUIET)
 
 
 def only_file(folder):
@@ -126,7 +128,7 @@ def test_a_challenge_attack_cache_is_checked_before_the_attack(fashion, tmp_path
     checkpoint, split = fashion
 
     def run(n):
-        return challenge_attack.adversarial_examples(PGD, "fashion", checkpoint, split, n,
+        return challenge_attack.adversarial_examples(PGD, get_spec("fashion"), checkpoint, split, n,
                                                      cache_dir=str(tmp_path), **QUIET)
     run(10)
     lock_is_a_folder(only_file(tmp_path / "attacks"))

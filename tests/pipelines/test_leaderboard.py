@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 import cli
 from bsattack import challenge, challenge_attack, chunks, leaderboard, models, stats
+from bsattack.datasets import get_spec
 from support import FIXTURE_VALIDATION_SIZE
 
 N = 40
@@ -41,8 +42,8 @@ def test_attack_file_is_valid_and_scores_as_printed(attack, small_checkpoint, sm
     clean, labels = split.test_x[:N], split.test_y[:N]
     assert x.shape == (N, 784) and x.dtype == np.float32
     assert x.min() >= 0 and x.max() <= 1 and np.abs(x - clean).max() <= 0.3 + 1e-6
-    adv_acc = models.accuracy("mnist", small_checkpoint("mnist"), x, labels)
-    nat_acc = models.accuracy("mnist", small_checkpoint("mnist"), clean, labels)
+    adv_acc = models.accuracy(get_spec("mnist"), small_checkpoint("mnist"), x, labels)
+    nat_acc = models.accuracy(get_spec("mnist"), small_checkpoint("mnist"), clean, labels)
     assert adv_acc < nat_acc                       # the narrow fixture model is not robust
     assert f"on it: {100 * adv_acc:.2f}%" in result.output
     scored = runner.invoke(cli.main, ["evaluate", *cli_args(small_checkpoint, fixture_data_dir,
@@ -56,7 +57,7 @@ def test_attack_resumes_from_cached_chunks(small_checkpoint, small_split, cache_
                                            monkeypatch):
     from bsattack.attacks.pgd import LinfPGD, PGDSettings
     monkeypatch.setattr(chunks, "CHUNK_SIZE", 15)
-    settings = challenge_attack.with_challenge_defaults(PGDSettings(steps=10), "mnist",
+    settings = challenge_attack.with_challenge_defaults(PGDSettings(steps=10), get_spec("mnist"),
                                                         given=("steps",))
     assert (settings.steps, settings.step_size) == (10, 0.01)
     calls = []
@@ -71,24 +72,24 @@ def test_attack_resumes_from_cached_chunks(small_checkpoint, small_split, cache_
     split = small_split("mnist")
     checkpoint = small_checkpoint("mnist")
     with pytest.raises(KeyboardInterrupt):
-        challenge_attack.adversarial_examples(settings, "mnist", checkpoint, split, N)
-    first = challenge_attack.adversarial_examples(settings, "mnist", checkpoint, split,
+        challenge_attack.adversarial_examples(settings, get_spec("mnist"), checkpoint, split, N)
+    first = challenge_attack.adversarial_examples(settings, get_spec("mnist"), checkpoint, split,
                                                   15).adversarial
     assert calls == [0, 15]                    # chunk 0 came from the cache
     counted = []
-    examples = challenge_attack.adversarial_examples(settings, "mnist", checkpoint, split, N,
-                                                     progress=counted.append)
+    examples = challenge_attack.adversarial_examples(settings, get_spec("mnist"), checkpoint,
+                                                     split, N, progress=counted.append)
     full = examples.adversarial
     # PGD-10 stops at an image's first misclassified iterate: 1..11 evaluations each
     assert ((examples.grad_evals >= 1) & (examples.grad_evals <= 11)).all()
     assert calls == [0, 15, 15, 30]            # only the missing chunks were attacked
     np.testing.assert_array_equal(full[:15], first)
     assert sum(counted) == N
-    clean, _ = challenge.clean_test_images(split, "mnist", N)
-    assert challenge.check_attack(full, clean, "mnist") <= 0.3 + 1e-6
+    clean, _ = challenge.clean_test_images(split, get_spec("mnist"), N)
+    assert challenge.check_attack(full, clean, get_spec("mnist")) <= 0.3 + 1e-6
     monkeypatch.setattr(LinfPGD, "run", real_run)
     monkeypatch.setattr(chunks, "CHUNK_SIZE", 40)
-    fresh = challenge_attack.adversarial_examples(settings, "mnist", checkpoint, split, N,
+    fresh = challenge_attack.adversarial_examples(settings, get_spec("mnist"), checkpoint, split, N,
                                                   cache_dir=str(cache_dir / "fresh"))
     np.testing.assert_array_equal(fresh.adversarial, full)   # the file of an uninterrupted run
     np.testing.assert_array_equal(fresh.grad_evals, examples.grad_evals)
@@ -103,7 +104,8 @@ def test_leaderboard_rows_and_published_tables(small_checkpoint, small_split, fi
     assert result.exit_code == 0, result.output
     text = out.read_text()
     split = small_split("mnist")
-    nat = models.accuracy("mnist", small_checkpoint("mnist"), split.test_x[:N], split.test_y[:N])
+    nat = models.accuracy(get_spec("mnist"), small_checkpoint("mnist"), split.test_x[:N],
+                          split.test_y[:N])
     share = stats.wilson(int(round(nat * N)), N)
     assert (f"| no attack (natural accuracy) | {100 * nat:.2f}% "
             f"[{100 * share.low:.1f}, {100 * share.high:.1f}] |") in text
@@ -207,7 +209,7 @@ def test_cifar10_attack_file_in_0_255_and_evaluate(tmp_path, cache_dir):
     assert scored.exit_code == 0, scored.output
     pred = np.load(tmp_path / "pred.npy")
     assert f"Accuracy: {100 * np.mean(pred == test_y):.2f}%" in scored.output
-    expected = models.accuracy("cifar10", small, x.astype(np.float32) / 255, test_y)
+    expected = models.accuracy(get_spec("cifar10"), small, x.astype(np.float32) / 255, test_y)
     assert f"Accuracy: {100 * expected:.2f}%" in scored.output
     over = test_x.astype(np.float32)
     over[1, 2, 3, 0] += 8.0002 if over[1, 2, 3, 0] < 200 else -8.0002

@@ -2,8 +2,9 @@
 no import cycle between bsattack modules; Click only in the command layer; madry_models
 depends on nothing in bsattack; command modules do not import each other; the library never
 imports pipelines, report or commands; commands import only pipelines, report, the shared
-command modules and errors; nothing imports bench/; every test module lives in the tests/
-sub-folder of the code it tests and imports no other test module (nor conftest)."""
+command modules and errors; names are looked up at the command boundary only (get_spec,
+resolve_checkpoint); nothing imports bench/; every test module lives in the tests/ sub-folder
+of the code it tests and imports no other test module (nor conftest)."""
 import ast
 import os
 import sys
@@ -98,7 +99,7 @@ def test_cycle_finder_finds_a_planted_cycle():
 
 def test_imports_are_resolved_including_lazy_and_package_imports():
     edges = graph()
-    assert "bsattack.datasets" in edges["bsattack.models"]
+    assert "bsattack.datasets" in edges["bsattack.data"]
     assert "bsattack.shifts" in edges["bsattack.embed"]
     assert "bsattack.datafiles" in edges["bsattack.idx_data"]
 
@@ -164,6 +165,37 @@ def test_the_library_never_imports_pipelines_report_or_commands():
     offenders = {(m, n) for m, targets in graph().items() if _layer(m) == "library"
                  for n in targets if _layer(n) != "library"}
     assert offenders == set()
+
+
+# below the commands, the modules that may turn a name into what it names: the registries
+# themselves, and for a data set the worker's side of a parallel.Job (Models.get), since a job
+# carries the name to another process
+NAME_LOOKUPS_ALLOWED = {"get_spec": {"bsattack.datasets", "bsattack.parallel"},
+                        "resolve_checkpoint": {"bsattack.manifest"}}
+
+
+def calls(path, name):
+    """Lines of ``path`` that call ``name`` (as a bare name or an attribute)."""
+    with open(path) as handle:
+        tree = ast.parse(handle.read(), path)
+    return sorted(node.lineno for node in ast.walk(tree) if isinstance(node, ast.Call)
+                  and name in (getattr(node.func, "id", None), getattr(node.func, "attr", None)))
+
+
+def test_call_finder_finds_planted_calls(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text("from bsattack.datasets import get_spec\nget_spec('a')\n"
+                    "def f(datasets):\n    return datasets.get_spec('b'), get_spec\n")
+    assert calls(str(path), "get_spec") == [2, 4]
+
+
+def test_names_are_resolved_at_the_command_boundary():
+    """Pipelines, report and library take the DatasetSpec and the resolved checkpoint the
+    commands made; none of them looks a data set or checkpoint name up again."""
+    offenders = {(m, name): calls(p, name) for m, p in modules("bsattack").items()
+                 if _layer(m) != "commands" for name, allowed in NAME_LOOKUPS_ALLOWED.items()
+                 if m not in allowed}
+    assert {k: lines for k, lines in offenders.items() if lines} == {}
 
 
 def test_nothing_imports_bench():

@@ -40,6 +40,7 @@ if ROOT not in sys.path:
 
 import cli  # noqa: E402
 from bsattack import fetch, manifest, outputs  # noqa: E402
+from bsattack.datasets import get_spec  # noqa: E402
 
 CHECKPOINT = os.path.join(FIXTURES, "checkpoints", "mnist_small")
 DATA = os.path.join(FIXTURES, "data")
@@ -130,7 +131,7 @@ def _bad_locations(box):
 
 def _attack_file(box):
     from bsattack import data
-    split = data.load("mnist", DATA, 100, download=False, echo=lambda *_: None)
+    split = data.load(get_spec("mnist"), DATA, 100, download=False, echo=lambda *_: None)
     path = os.path.join(box, "attack.npy")
     np.save(path, split.test_x[:N])
     return path
@@ -291,7 +292,8 @@ def _header_only(path, shape, dtype="<f4", body=b"\0" * 64):
 def _clean_with(change):
     def write(path):
         from bsattack import data
-        x = data.load("mnist", DATA, 100, download=False, echo=lambda *_: None).test_x[:N].copy()
+        x = data.load(get_spec("mnist"), DATA, 100, download=False,
+                      echo=lambda *_: None).test_x[:N].copy()
         np.save(path, change(x))
     return write
 

@@ -13,13 +13,13 @@ class PlainModel:
     'xent' (cross-entropy), 'cw' (−relu(margin + 50), Madry's CW loss), 'margin'
     (z_y − max_{j≠y} z_j) and 'dlr' (−margin / (z_π1 − z_π3 + 1e-12))."""
 
-    def __init__(self, dataset, checkpoint, dim=784, classes=10):
+    def __init__(self, spec, checkpoint, dim=784, classes=10):
         self.graph = tf1.Graph()
         with self.graph.as_default():
             self.x = tf1.placeholder(tf.float32, [None, dim])
             self.y = tf1.placeholder(tf.int64, [None])
             self.sess = models.new_session(self.graph)
-            self.model = models.load(self.sess, dataset, checkpoint, self.x + 0.5)
+            self.model = models.load(self.sess, spec, checkpoint, self.x + 0.5)
             logits = self.model.logits
             onehot = tf.one_hot(self.y, classes)
             correct = tf.reduce_sum(onehot * logits, 1)
