@@ -179,9 +179,12 @@ def _leaderboard_section(folder, board):
 def _masking_section(folder, check):
     lines = [f"{_link(folder, check['file'][:-5] + '.md')} (first {check['n']:,} test images "
              f"of each setting; written by `{check['command']}`). Square makes forward passes "
-             f"only: an image only it fools is one the gradient attacks miss.", "",
+             f"only: an image only it fools is one the gradient attacks miss. The last column "
+             f"is what the worst case with Square as its last member "
+             f"(`--worst-square-queries 5000`) reaches on these images.", "",
              "| setting | threshold | worst case % [95%] | Square % [95%] | only worst case | "
-             "only Square (ids) | McNemar p |", "| --- | --- | --- | --- | --- | --- | --- |"]
+             "only Square (ids) | McNemar p | worst case ∪ Square % [95%] |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for block in check["blocks"]:
         for row in block["rows"]:
             ids = ", ".join(map(str, row["only_square_ids"]))
@@ -189,7 +192,8 @@ def _masking_section(folder, check):
                 f"| {block['dataset']} α = {block['alpha']:g}, β = {block['beta']:g} | "
                 f"{row['threshold']:g} | {_rate(row['worst']['k'], row['worst']['n'])} | "
                 f"{_rate(row['square']['k'], row['square']['n'])} | {row['only_worst']} | "
-                f"{row['only_square']}" + (f" ({ids})" if ids else "") + f" | {row['p']:.2g} |")
+                f"{row['only_square']}" + (f" ({ids})" if ids else "") + f" | {row['p']:.2g} | "
+                f"{_rate(row['worst']['k'] + row['only_square'], row['attacked'])} |")
     return lines
 
 
