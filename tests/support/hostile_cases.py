@@ -11,7 +11,9 @@ as a fresh run, or, for a case expected to succeed, exits 0 and passes its check
 counts the cases that changed or removed a file that existed before (other than a cache
 announced as rebuilt) or left a partial or temporary file behind.  Fixture data and the
 fixture checkpoint (tests/fixtures) keep it short; archives are served from 127.0.0.1 with the
-extraction limit lowered to 1 MiB.
+extraction limit lowered to 1 MiB.  Sandbox paths read ``<sandbox>``; the absolute paths
+that remain (``/proc/nonexistent``, ``/sys``, ``/etc/passwd``, the archive member
+``/tmp/bsattack-evil``) are the hostile inputs themselves, the same on every Linux machine.
 """
 import contextlib
 import errno
