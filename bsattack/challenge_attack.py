@@ -61,8 +61,7 @@ def with_challenge_defaults(settings, spec, given=()):
                       if k not in given}
             return dataclasses.replace(s, **values)
         if hasattr(s, "full"):
-            return dataclasses.replace(s, full=tuple(fix(m) for m in s.full),
-                                       cascade=tuple(fix(m) for m in s.cascade))
+            return s.map_members(fix)
         return s
     return fix(settings)
 

@@ -55,7 +55,8 @@ class Chunks:
     def complete(self):
         return len(self.parts) == len(self.ranges)
 
-    def _arrived(self, start, stop, arrays, seconds):
+    def store_result(self, start, stop, arrays, seconds):
+        """Keep chunk (start, stop)'s ``arrays``, in the store too, then call ``done``."""
         if self.store:
             self.store.put(self.name(start, stop), arrays, self.key(start, stop))
         self.parts[start] = arrays
@@ -81,7 +82,7 @@ def run(runs, executor, progress=None):
 
     def arrived(index, arrays, seconds):
         chunks, start, stop = jobs[index]
-        chunks._arrived(start, stop, arrays, seconds)
+        chunks.store_result(start, stop, arrays, seconds)
         if progress is not None:
             progress(stop - start)
     executor.run((chunks.job(start, stop) for chunks, start, stop in jobs), arrived)

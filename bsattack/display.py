@@ -49,3 +49,12 @@ def checkpoint_file(checkpoint):
     the form of :func:`display_path` (a folder resolves to the step its index names)."""
     from madry_models.checkpoint import resolve_prefix
     return display_path(resolve_prefix(checkpoint))
+
+
+def checkpoint_label(checkpoint, digest=None):
+    """``checkpoint`` as result files name it: its files (:func:`checkpoint_file`) and the
+    first 16 hex digits of their SHA-256 (``digest``, computed when not given)."""
+    if digest is None:
+        from madry_models.checkpoint import content_hash
+        digest = content_hash(checkpoint)
+    return f"{checkpoint_file(checkpoint)} (sha256 {digest[:16]})"

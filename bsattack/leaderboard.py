@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bsattack.display import checkpoint_file, display_path
+from bsattack.display import checkpoint_label, display_path
 
 # the networks and the challenge code (TensorFlow) are imported where used, so that the row
 # names load without them (every --help lists them)
@@ -115,11 +115,6 @@ def _forward(row):
     return "—" if row.forward_per_image is None else f"{row.forward_per_image:,.1f}"
 
 
-def _checkpoint_label(checkpoint):
-    from madry_models import checkpoint as ckpt
-    return f"{checkpoint_file(checkpoint)} (sha256 {ckpt.content_hash(checkpoint)[:12]}…)"
-
-
 def render(spec, checkpoint, n, rows, command=None, precision="fp32"):
     """Markdown: the project's rows (a column of forward evaluations when an attack makes
     forward queries; their precision when not fp32), then the published white-box and
@@ -134,7 +129,7 @@ def render(spec, checkpoint, n, rows, command=None, precision="fp32"):
         lines += [f"Command: `{command}`", ""]
     for line in header(precision):
         lines += [f"{line.capitalize()}.", ""]
-    lines += [f"**This project's rows come from checkpoint {_checkpoint_label(checkpoint)}**, "
+    lines += [f"**This project's rows come from checkpoint {checkpoint_label(checkpoint)}**, "
               f"evaluated on the first {n} {spec.name} test images at L∞ ε = {eps:g} (file "
               f"units), with the challenge's validity checks. The published rows are accuracies "
               f"of the challenge's secret model on all 10,000 test images: unless that "

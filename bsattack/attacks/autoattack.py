@@ -31,7 +31,7 @@ class AutoAttackSettings(CompositeSettings):
 
     def describe(self):
         return ("AutoAttack's standard version without FAB-T (images only FAB-T would fool are "
-                "missed): " + " then ".join(s.describe() for s in self.cascade)
+                "missed): " + " then ".join(s.describe() for s in self.cascade_stages)
                 + ", each on the images the earlier ones leave")
 
 

@@ -22,11 +22,17 @@ class CompositeSettings(Settings):
 
     def key(self):
         return versioned(self, {"attack": self.name, "full": [s.key() for s in self.full],
-                                "cascade": [s.key() for s in self.cascade]})
+                                "cascade": [s.key() for s in self.cascade_stages]})
+
+    @property
+    def cascade_stages(self):
+        """The cascade as it runs: the ``cascade`` field's members, then any stage the
+        composite derives from its own fields."""
+        return tuple(self.cascade)
 
     @property
     def members(self):
-        return tuple(self.full) + tuple(self.cascade)
+        return tuple(self.full) + self.cascade_stages
 
     @property
     def uses_forward_queries(self):
@@ -68,7 +74,7 @@ class Composite:
         larger = None
         for threshold in reversed(thresholds):
             candidates = np.ones(len(x), bool) if larger is None else best.success(larger)
-            for member in self.settings.cascade:
+            for member in self.settings.cascade_stages:
                 todo = np.flatnonzero(candidates & ~best.success(threshold))
                 if len(todo):
                     part = self.build(self.model, member).run(x[todo], labels[todo],

@@ -4,7 +4,7 @@ PGD on every image, then APGD-CE and APGD-T on the images they leave
 ``square_queries`` > 0, Square (forward passes only) runs last, on the images every gradient
 member left: AutoAttack's check against masked gradients, at its cost in forward passes.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bsattack.attacks.apgd import APGDSettings
 from bsattack.attacks.apgd_targeted import APGDTSettings
@@ -30,7 +30,8 @@ def _default_cascade():
 
 @dataclass
 class WorstSettings(CompositeSettings):
-    """The members' own settings, in order.  Version 3: the cascade runs from the largest
+    """The members' own settings, in order (``square``: Square's, whose query count is
+    ``square_queries``).  Version 3: the cascade runs from the largest
     threshold down, below it only on images fooled within the next larger one."""
     name = "worst"
     version = 3
@@ -39,6 +40,7 @@ class WorstSettings(CompositeSettings):
     square_queries: int = field(default=0, metadata={
         "help": "Square queries run last, on the images the gradient attacks leave "
                 "(default 0: none; AutoAttack: 5000)."})
+    square: SquareSettings = field(default_factory=SquareSettings, metadata={"cli": False})
     batch_size: int = 500
     seed: int = 0
 
@@ -46,14 +48,22 @@ class WorstSettings(CompositeSettings):
         if self.square_queries < 0:
             raise BsattackError(f"the worst case's Square queries must be >= 0 "
                                 f"(got {self.square_queries})")
-        if self.square_queries and not any(s.name == "square" for s in self.cascade):
-            self.cascade = tuple(self.cascade) + (SquareSettings(
-                queries=self.square_queries, batch_size=self.batch_size, seed=self.seed),)
+
+    @property
+    def cascade_stages(self):
+        """The gradient cascade, then Square when ``square_queries`` > 0."""
+        square = (replace(self.square, queries=self.square_queries, batch_size=self.batch_size,
+                          seed=self.seed),) if self.square_queries else ()
+        return tuple(self.cascade) + square
+
+    def map_members(self, change):
+        return replace(super().map_members(change), square=change(self.square))
 
     def describe(self):
+        stages = self.cascade_stages
         return ("worst case of " + " + ".join(s.describe() for s in self.full)
                 + (" then, on the images they leave, " + " + ".join(
-                    s.describe() for s in self.cascade) if self.cascade else ""))
+                    s.describe() for s in stages) if stages else ""))
 
 
 class WorstCase(Composite):

@@ -24,11 +24,10 @@ def command_line():
 def header_lines(checkpoint, n, settings, precision="fp32"):
     """Header of a result file: command, checkpoint (content hash), N, attack (with the
     precision of its gradient oracle), date."""
-    from bsattack.display import checkpoint_file
+    from bsattack.display import checkpoint_label
     from bsattack.precision import stated
-    from madry_models.checkpoint import content_hash
     return [f"command: {command_line()}",
-            f"checkpoint: {checkpoint_file(checkpoint)} (sha256 {content_hash(checkpoint)[:16]})",
+            f"checkpoint: {checkpoint_label(checkpoint)}",
             f"N: first {n} test images; only correctly classified transformed images attacked",
             f"attack: {settings.describe()}; {stated(precision)}",
             f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}"]

@@ -12,6 +12,7 @@ import numpy as np
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
+from bsattack.display import checkpoint_label
 from bsattack.outputs import save_figure, save_json
 from bsattack.report.csvfile import write_csv
 
@@ -87,7 +88,7 @@ def xlabel(k, p):
 
 def extractor_line(checkpoint, digest):
     """The header line naming the feature extractor h and its checkpoint's SHA-256."""
-    return f"extractor h: {checkpoint} (sha256 {digest[:16]})"
+    return f"extractor h: {checkpoint_label(checkpoint, digest)}"
 
 
 def write_panel(stem, rows, assoc, dataset, figure, extractor, extractor_checkpoint,

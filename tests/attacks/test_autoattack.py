@@ -130,7 +130,7 @@ def test_leaderboard_rows_show_forward_evaluations(small_checkpoint, fixture_dat
 
 
 def test_boards_without_forward_queries_keep_their_columns(monkeypatch):
-    monkeypatch.setattr(leaderboard, "_checkpoint_label", lambda checkpoint: "fixture")
+    monkeypatch.setattr(leaderboard, "checkpoint_label", lambda checkpoint: "fixture")
     text = leaderboard.render(get_spec("fashion"), None, 10,
                               [leaderboard.Row("pgd: PGD", 0.5, 0.3, 100.0)])
     lines = text.splitlines()

@@ -1,6 +1,8 @@
 """The worst case's optional Square member (``--worst-square-queries``): it runs last, only on
 the images every gradient member left at each threshold; off by default, so the default
 worst case and its cache key are unchanged."""
+from dataclasses import replace
+
 import click
 import numpy as np
 import pytest
@@ -21,14 +23,18 @@ def test_square_is_appended_once_and_only_when_asked():
     default = WorstSettings()
     assert [s.name for s in default.cascade] == ["apgd", "apgd-t"]
     with_square = WorstSettings(square_queries=40, batch_size=7, seed=2)
-    *gradient, square = with_square.cascade
+    *gradient, square = with_square.cascade_stages
     assert [s.name for s in gradient] == ["apgd", "apgd-t"] and square.name == "square"
     assert (square.queries, square.batch_size, square.seed) == (40, 7, 2)
     assert with_square.uses_forward_queries and not default.uses_forward_queries
     assert with_square.key() != default.key() and "Square (40 queries" in with_square.describe()
-    # rebuilding (as the option handling does) keeps one Square member
+    # rebuilding (as the option handling does) keeps one Square member; the query count
+    # alone decides whether it runs, and how long
     again = with_square.map_members(lambda s: s)
-    assert [s.name for s in again.cascade].count("square") == 1
+    assert [s.name for s in again.cascade_stages].count("square") == 1
+    assert replace(with_square, square_queries=0).key() == WorstSettings().key()
+    assert replace(with_square, square_queries=80).cascade_stages[-1].queries == 80
+    assert [s.name for s in with_square.members] == ["cw", "pgd", "apgd", "apgd-t", "square"]
     with pytest.raises(BsattackError, match="must be >= 0"):
         WorstSettings(square_queries=-1)
 
@@ -48,7 +54,7 @@ def _settings(args):
 def test_the_option_and_squares_own_options_reach_the_member():
     settings = _settings(["--attack", "worst", "--worst-square-queries", "25",
                           "--square-p-init", "0.5", "--seed", "4"])
-    square = settings.cascade[-1]
+    square = settings.cascade_stages[-1]
     assert (square.name, square.queries, square.p_init, square.seed) == ("square", 25, 0.5, 4)
     assert _settings(["--attack", "worst"]).key() == WorstSettings().key()
     refused = _settings(["--attack", "worst", "--square-queries", "25"])
@@ -79,7 +85,7 @@ def test_square_runs_last_on_the_images_the_gradient_members_left(small_checkpoi
             apgd = APGD(model, settings.cascade[0]).run(x[at], y[at], (limit,), ids[at])
             assert square_ids == [i for i, hit in zip(apgd_ids, apgd.success(limit)) if not hit]
             at = [rows[int(i)] for i in square_ids]
-            square = Square(model, settings.cascade[-1]).run(x[at], y[at], (limit,), ids[at])
+            square = Square(model, settings.cascade_stages[-1]).run(x[at], y[at], (limit,), ids[at])
             forward[at] += square.forward_evals
             assert np.all(square.forward_evals[~square.found] == 201)   # queries + 1 each
         assert len(runs[1][1]) > 0

@@ -54,3 +54,21 @@ def test_a_png_names_the_command_that_wrote_it(tmp_path):
     plt.close(fig)
     assert Image.open(tmp_path / "f.png").info["Description"] == "\n".join(header)
     assert "Description" not in Image.open(tmp_path / "g.png").info
+
+
+def test_a_checkpoint_is_named_by_its_files_and_their_hash():
+    import hashlib
+
+    from bsattack.display import checkpoint_label
+    from support import FIXTURES
+    import pathlib
+    folder = pathlib.Path(FIXTURES) / "checkpoints" / "mnist_small"
+    prefix = open(folder / "checkpoint").read().split('"')[1]
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(folder)):
+        if name == prefix + ".index" or name.startswith(prefix + ".data-"):
+            digest.update(name[len(prefix):].encode() + (folder / name).read_bytes())
+    label = checkpoint_label(folder)
+    assert label == (f"{os.path.join('tests', 'fixtures', 'checkpoints', 'mnist_small', prefix)}"
+                     f" (sha256 {digest.hexdigest()[:16]})")
+    assert checkpoint_label(folder, "ab" * 32) == label.split(" (")[0] + f" (sha256 {'ab' * 8})"

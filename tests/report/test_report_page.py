@@ -208,7 +208,7 @@ def test_masking_claim_fails_exactly_when_square_alone_fools_an_image(tmp_path, 
         assert "**holds**" in row and "ids" not in row
     section = text.split("## Gradient-masking check")[1]
     low, high = wilson(68, 200)
-    assert f"| mnist α = 0.9, β = 0 | 0.27 | 35.00 [" in section
+    assert "| mnist α = 0.9, β = 0 | 0.27 | 35.00 [" in section
     assert f"34.00 [{low:.1f}, {high:.1f}]" in section
     assert "written by `python bench/square_check.py --n 200`" in section
     low, high = wilson(70 + (2 if only_square else 0), 200)      # the union: worst + only Square

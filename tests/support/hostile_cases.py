@@ -41,7 +41,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 import cli  # noqa: E402
-from bsattack import fetch, manifest, outputs  # noqa: E402
+from bsattack import manifest, outputs  # noqa: E402
 from bsattack.datasets import get_spec  # noqa: E402
 
 CHECKPOINT = os.path.join(FIXTURES, "checkpoints", "mnist_small")
