@@ -19,6 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
 
 from support import hostile_cases  # noqa: E402  (tests/support/)
+from bsattack import fetch  # noqa: E402
 from bsattack.outputs import save_text  # noqa: E402
 
 
@@ -32,7 +33,7 @@ def _cell(text):
 @click.option("--category", default=None, help="Run only the cases of this category.")
 def main(out, category):
     """Run every case and print the report."""
-    hostile_cases.fetch.MAX_EXTRACTED_BYTES = 1 << 20
+    fetch.MAX_EXTRACTED_BYTES = 1 << 20
     manifest_path = hostile_cases.manifest.MANIFEST_PATH
     cases = [c for c in hostile_cases.CASES if category in (None, c.category)]
     start, rows, totals, met, lost = time.perf_counter(), [], Counter(), Counter(), Counter()

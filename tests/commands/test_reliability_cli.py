@@ -3,12 +3,13 @@ crafted files, damaged checkpoints, data folders, caches, run-time conditions) t
 command line: its expectation met and no data lost.  Slow: run with -m slow."""
 import pytest
 
+from bsattack import fetch
 from support import hostile_cases as reliability
 
 
 @pytest.fixture(autouse=True)
 def small_extraction_limit(monkeypatch):
-    monkeypatch.setattr(reliability.fetch, "MAX_EXTRACTED_BYTES", 1 << 20)
+    monkeypatch.setattr(fetch, "MAX_EXTRACTED_BYTES", 1 << 20)
     # the fetch cases point the manifest at their own; restored after each case
     monkeypatch.setattr(reliability.manifest, "MANIFEST_PATH", reliability.manifest.MANIFEST_PATH)
 
