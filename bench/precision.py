@@ -54,6 +54,15 @@ def attack_both(args, spec, split):
     return settings, runs
 
 
+def _evaluations(result, seconds):
+    """The run's gradient (and, for a score-based attack, forward) evaluations and rates."""
+    grad, forward = int(result.grad_evals.sum()), int(result.forward_evals.sum())
+    text = f"{grad:,} gradient evaluations in {seconds:.1f} s ({grad / seconds:,.0f}/s)"
+    if forward:
+        text += f", {forward:,} forward evaluations ({forward / seconds:,.0f}/s)"
+    return text
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", default="fashion")
@@ -87,8 +96,7 @@ def main():
         s = result.summary()
         print(f"  {p}: success {100 * s['success_eps']:.2f}% at ε, "
               f"{100 * s['success_alpha_eps']:.2f}% at α·ε over {s['attacked']} attacked; "
-              f"{int(result.grad_evals.sum()):,} gradient evaluations in {seconds:.1f} s "
-              f"({result.grad_evals.sum() / seconds:,.0f}/s)")
+              + _evaluations(result, seconds))
     (a, ta), (b, tb) = runs["fp32"], runs["bf16"]
     attacked = a.correct & b.correct
     agree = (a.success_eps == b.success_eps)[attacked]

@@ -1,5 +1,7 @@
 """Square Attack (Andriushchenko, Croce, Flammarion & Hein, ECCV 2020), L∞, untargeted,
-score-based: forward passes (``model.logits``) only, never a gradient.
+score-based: forward passes (``model.logits``) only, never a gradient.  The queries are
+float32's at every ``--precision``: the search accepts a window when the margin falls by any
+amount, and bfloat16's rounding of the margin misleads that test (``bench/README.md``).
 
 Per image of h × w pixels and c channels (``model.image_shape``), at budget ε, with
 Π = clip to the ε-ball around x, then to the box, and the margin loss

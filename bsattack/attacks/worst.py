@@ -38,7 +38,7 @@ class WorstSettings(CompositeSettings):
     full: tuple = field(default_factory=_default_full, metadata={"cli": False})
     cascade: tuple = field(default_factory=_default_cascade, metadata={"cli": False})
     square_queries: int = field(default=0, metadata={
-        "help": "Square queries run last, on the images the gradient attacks leave "
+        "min": 0, "help": "Square queries run last, on the images the gradient attacks leave "
                 "(default 0: none; AutoAttack: 5000)."})
     square: SquareSettings = field(default_factory=SquareSettings, metadata={"cli": False})
     batch_size: int = 500

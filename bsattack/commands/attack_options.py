@@ -1,11 +1,12 @@
 """Click options of the attacks, generated from the registry's settings dataclasses.
 
 Every field of an attack's settings becomes one option: ``--ATTACK-FIELD`` (or the name in
-the field's ``metadata['option']``), typed from the field (int >= 1, finite float > 0,
-a choice, a comma-separated list), with the field's ``help``; ``batch_size`` and ``seed``
-are shared by all attacks; fields with ``metadata['cli'] = False`` stay at their defaults.
-An option is None unless given, so :func:`settings_from_options` knows what the user set and
-refuses an option of an attack that is not the one chosen (nor one of its members).
+the field's ``metadata['option']``), typed from the field (int >= ``metadata['min']``,
+default 1; finite float > 0, a choice, a comma-separated list), with the field's ``help``;
+``batch_size`` and ``seed`` are shared by all attacks; fields with ``metadata['cli'] =
+False`` stay at their defaults.  An option is None unless given, so
+:func:`settings_from_options` knows what the user set and refuses an option of an attack
+that is not the one chosen (nor one of its members).
 """
 import dataclasses
 
@@ -41,7 +42,7 @@ def _param(entry, field):
     if "choices" in field.metadata:
         kind = click.Choice(field.metadata["choices"])
     elif field.type in (int, "int"):
-        kind = click.IntRange(min=1)
+        kind = click.IntRange(min=field.metadata.get("min", 1))
     elif field.type in (float, "float"):
         kind = FiniteFloat(min=0, min_open=True)
     else:

@@ -61,6 +61,11 @@ def test_the_option_and_squares_own_options_reach_the_member():
     assert "--square-queries applies to the square attack" in str(refused.exception)
     refused = _settings(["--attack", "pgd", "--worst-square-queries", "25"])
     assert "--worst-square-queries applies to the worst attack" in str(refused.exception)
+    # 0 (no Square, the default) can be said explicitly; below it, click's own range error
+    assert _settings(["--attack", "worst", "--worst-square-queries", "0"]).key() == \
+        WorstSettings().key()
+    below = _settings(["--attack", "worst", "--worst-square-queries", "-1"])
+    assert below.exit_code == 2 and "x>=0" in below.output
 
 
 def test_square_runs_last_on_the_images_the_gradient_members_left(small_checkpoint, small_split):
