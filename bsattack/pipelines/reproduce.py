@@ -47,18 +47,22 @@ class Run:
     @contextlib.contextmanager
     def step(self, name, evals_from=None):
         """Time the enclosed step; ``evals_from``: the table summary whose cells count the
-        gradient evaluations the step ran."""
+        gradient and forward-only evaluations the step ran."""
         self.echo(f"== {name}")
         start = time.perf_counter()
         yield
         seconds = time.perf_counter() - start
-        evals = None
+        evals = forward = None
         if evals_from:
             with open(os.path.join(self.out, evals_from)) as handle:
-                evals = sum(c.get("new_grad_evals", 0) for c in json.load(handle)["cells"])
-        self.record["steps"].append({"name": name, "seconds": seconds, "new_grad_evals": evals})
+                cells = json.load(handle)["cells"]
+            evals = sum(c.get("new_grad_evals", 0) for c in cells)
+            forward = sum(c.get("new_forward_evals", 0) for c in cells)
+        self.record["steps"].append({"name": name, "seconds": seconds, "new_grad_evals": evals,
+                                     "new_forward_evals": forward})
         self.echo(f"   {name}: {seconds:,.0f} s"
-                  + ("" if evals is None else f", {evals:,} gradient evaluations run"))
+                  + ("" if evals is None else f", {evals:,} gradient and {forward:,} forward "
+                                              f"evaluations run"))
 
     def finish(self):
         """Save the record and print where the time went."""

@@ -44,6 +44,8 @@ def columns(results):
     cols = ["alpha", "beta", "accuracy", "attacked"]
     for name, _ in _attacks(results[0]) if results else []:
         cols += [f"{name}_success_eps", f"{name}_success_alpha_eps", f"{name}_evals_per_image"]
+    if results and results[0].settings.uses_forward_queries:
+        cols.append(f"{results[0].attack}_forward_per_image")
     if results and getattr(results[0], "members", None):
         cols += [f"only_{name}_eps" for name in results[0].members] + ["cascade_adds_eps"]
     return cols + PAPER_COLUMNS
@@ -84,6 +86,8 @@ def table_rows(results, dataset):
                 row[f"{name}_success_alpha_eps"] = (_pct(m["success_alpha_eps"])
                                                     if paper["alpha"] < 1 else "")
                 row[f"{name}_evals_per_image"] = f"{m['grad_evals_per_attacked']:.0f}"
+                if "forward_evals_per_attacked" in m:
+                    row[f"{name}_forward_per_image"] = f"{m['forward_evals_per_attacked']:.0f}"
             if getattr(result, "members", None):
                 row.update(exclusive_counts(result))
         rows.append(row)
@@ -115,13 +119,15 @@ def markdown(rows, cols, dataset, header):
     for col in cols:
         for suffix, title in (("_success_eps", f"@{eps:g} %"),
                               ("_success_alpha_eps", f"@α·{eps:g} %"),
-                              ("_evals_per_image", "evals/img")):
+                              ("_evals_per_image", "evals/img"),
+                              ("_forward_per_image", "forward/img")):
             if col.endswith(suffix) and col not in titles:
                 titles[col] = f"{col[:-len(suffix)]} {title}"
     lines = [f"<!-- {line} -->" for line in header] + [
         "", f"Table {paper_table(dataset)['table']} ({dataset}, ε={eps:g}): success rates are "
             "over the attacked (correctly classified) images, in % with their Wilson 95% "
             "interval; evals/img: gradient evaluations "
+            "per attacked image; forward/img: forward-only evaluations (Square's queries) "
             "per attacked image; 'only X': images only that attack fooled at ε; 'cascade "
             "adds': images the worst case's cascade (APGD) fooled that no full member did; "
             "the paper columns are the paper's C&W L∞ results on the authors' models, not "
@@ -142,6 +148,7 @@ def cell_counts(result):
     attacks = {name: {"eps": int(r.success_eps[attacked].sum()),
                       "alpha_eps": int(r.success_alpha_eps[attacked].sum()),
                       "grad_evals": int(r.grad_evals.sum()),
+                      "forward_evals": int(r.forward_evals.sum()),
                       "found_by": _found_by(r)}
                for name, r in _attacks(result)}
     members = list((getattr(result, "members", None) or {}).items())
@@ -157,6 +164,7 @@ def cell_counts(result):
             "attacked": int(attacked.sum()), "thresholds": list(result.thresholds),
             "attacks": attacks, "paired": paired,
             "seconds": float(result.seconds), "new_grad_evals": int(result.new_grad_evals),
+            "new_forward_evals": int(result.new_forward_evals),
             "raw_rate": float(result.raw_rate)}
 
 
