@@ -5,12 +5,14 @@ challenge attacks.
 A :class:`Chunks` reads the chunks its store holds, lists the missing ones and, when any is
 missing, checks the store writable before anything is computed.  :func:`run` hands the
 missing chunks of several :class:`Chunks` to one executor (:mod:`bsattack.parallel`) as one
-job list; the driver stores each result as it arrives.  :meth:`Chunks.merged` joins the
-chunks in order.
+job list; the driver stores each result as it arrives, with its compute time spread evenly
+over its images (array ``compute_seconds``), so that a result read from the cache still says
+what it cost.  :meth:`Chunks.merged` joins the chunks in order.
 """
 import numpy as np
 
 CHUNK_SIZE = 500             # images per cached chunk: the unit of resume
+COMPUTE_SECONDS = "compute_seconds"   # per image: its share of its chunk's compute time
 
 
 def ranges(n, size):
@@ -56,7 +58,9 @@ class Chunks:
         return len(self.parts) == len(self.ranges)
 
     def store_result(self, start, stop, arrays, seconds):
-        """Keep chunk (start, stop)'s ``arrays``, in the store too, then call ``done``."""
+        """Keep chunk (start, stop)'s ``arrays`` and its compute time, in the store too, then
+        call ``done``."""
+        arrays = {**arrays, COMPUTE_SECONDS: np.full(stop - start, seconds / (stop - start))}
         if self.store:
             self.store.put(self.name(start, stop), arrays, self.key(start, stop))
         self.parts[start] = arrays
@@ -66,8 +70,8 @@ class Chunks:
     def merged(self, fill=None):
         """{array name: the chunks' arrays joined in order}; a chunk without an array of
         ``fill`` (cached before it was recorded) gives ``fill[name]`` for each of its
-        images."""
-        fill = fill or {}
+        images (``compute_seconds``: NaN, unknown)."""
+        fill = {COMPUTE_SECONDS: np.nan, **(fill or {})}
         names = dict.fromkeys([*(k for part in self.parts.values() for k in part), *fill])
         return {k: np.concatenate([self.parts[start][k] if k in self.parts[start]
                                    else np.full(stop - start, fill[k])

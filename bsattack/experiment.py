@@ -36,7 +36,7 @@ import numpy as np
 from bsattack import data
 from bsattack.attacks.base import LINF_TOLERANCE, AttackResult
 from bsattack.attacks.cw import CWSettings
-from bsattack.chunks import CHUNK_SIZE, Chunks, run as run_chunks
+from bsattack.chunks import CHUNK_SIZE, COMPUTE_SECONDS, Chunks, run as run_chunks
 from bsattack.datasets import PAPER_N
 from bsattack.errors import BsattackError
 from bsattack.h5store import H5Store
@@ -72,6 +72,9 @@ class BlindspotResult:
     forward_evals: np.ndarray = None   # forward-only evaluations spent per image (a
                                        # score-based attack's queries; zeros for the others)
     new_forward_evals: int = 0     # forward-only evaluations of the attacks run now
+    compute_seconds: float = float("nan")   # compute time of every chunk behind the result,
+                                            # its members' included, cached or not (NaN:
+                                            # a chunk cached before times were recorded)
 
     def __post_init__(self):
         if self.forward_evals is None:
@@ -288,7 +291,9 @@ class _Plan:
             new_grad_evals=self.spent + sum(r.new_grad_evals for r in known),
             raw_rate=self.rate, members=self.known, precision=self.precision,
             forward_evals=np.asarray(merged["forward_evals"], np.int64),
-            new_forward_evals=self.spent_forward + sum(r.new_forward_evals for r in known))
+            new_forward_evals=self.spent_forward + sum(r.new_forward_evals for r in known),
+            compute_seconds=float(np.sum(merged[COMPUTE_SECONDS]))
+            + sum(r.compute_seconds for r in known))
 
 
 def _forward_evals(part):

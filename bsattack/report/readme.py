@@ -119,10 +119,21 @@ def _table_section(folder, table):
                 test = stats.mcnemar_counts(pair[key]["only_a"], pair[key]["only_b"])
                 row += [str(test.only_a), str(test.only_b), f"{test.p_value:.2g}"]
             lines.append("| " + " | ".join(row) + " |")
-    evals = sum(a["grad_evals"] for c in cells for a in list(c["attacks"].values())[-1:])
-    lines += ["", f"Gradient evaluations of the table's attack (its members included), "
-                  f"cached or not: {evals:,}."]
-    return lines
+    return lines + ["", _table_cost(cells)]
+
+
+def _table_cost(cells):
+    """What the cells' attack cost, its members included, cached or not: gradient and
+    forward-only evaluations, and the compute time when every cell recorded it."""
+    last = [list(c["attacks"].values())[-1] for c in cells]
+    evals = sum(a["grad_evals"] for a in last)
+    forward = sum(a.get("forward_evals", 0) for a in last)
+    seconds = [c.get("compute_seconds") for c in cells]
+    known = cells and all(s is not None for s in seconds)
+    return ("Cost of the table's attack (its members included), cached or not: "
+            f"{evals:,} gradient evaluations" + (f", {forward:,} forward evaluations"
+                                                 if forward else "")
+            + (f"; {sum(seconds):,.0f} s of compute" if known else "") + ".")
 
 
 def _figures_section(folder, found):

@@ -165,6 +165,8 @@ def cell_counts(result):
             "attacks": attacks, "paired": paired,
             "seconds": float(result.seconds), "new_grad_evals": int(result.new_grad_evals),
             "new_forward_evals": int(result.new_forward_evals),
+            "compute_seconds": (float(result.compute_seconds)
+                                if np.isfinite(result.compute_seconds) else None),
             "raw_rate": float(result.raw_rate)}
 
 

@@ -12,7 +12,7 @@ from bsattack.attacks.cw import CarliniLinf, CWSettings
 from bsattack.attacks.model import Model
 from bsattack.attacks.pgd import LinfPGD, PGDSettings
 from bsattack.datasets import get_spec
-from support import FIXTURES
+from support import FIXTURES, float32_kernels_of_the_fixtures
 from support.plain_model import PlainModel, correctly_classified
 
 tf1 = tf.compat.v1
@@ -257,7 +257,9 @@ def test_reference_variant_matches_per_image_reference_loop(mnist):
 
 def test_reference_variant_reproduces_the_old_code_bit_for_bit(mnist):
     """``--cw-variant reference`` gives exactly what the batched C&W gave before the attack
-    contract (commit 2742bd0; tests/fixtures/make_reference_cw_old.py made the file)."""
+    contract (commit 2742bd0; tests/fixtures/make_reference_cw_old.py made the file), on a CPU
+    with the fixtures' float32 kernels; elsewhere the same images are found with the same L∞
+    and evaluations up to float rounding over the hundreds of Adam steps."""
     _, model, _, _, _, _ = mnist
     old = np.load(os.path.join(FIXTURES, "reference_cw_old.npz"))
     settings = CWSettings(variant="reference", max_iterations=10, batch_size=5)
@@ -265,8 +267,16 @@ def test_reference_variant_reproduces_the_old_code_bit_for_bit(mnist):
     at_smaller = old["linf"] <= old["thresholds"][0] + TOLERANCE
     assert at_smaller.any() and not at_smaller.all()
     for field in ("adversarial", "linf", "grad_evals", "found"):
-        assert np.array_equal(getattr(new, field), old[field]), field
         assert getattr(new, field).dtype == old[field].dtype, field
+    if float32_kernels_of_the_fixtures():
+        for field in ("adversarial", "linf", "grad_evals", "found"):
+            assert np.array_equal(getattr(new, field), old[field]), field
+        return
+    assert np.array_equal(new.found, old["found"])
+    np.testing.assert_allclose(new.linf, old["linf"], atol=1e-3)
+    assert np.abs(new.grad_evals - old["grad_evals"]).max() <= 3
+    np.testing.assert_allclose(np.abs(new.adversarial - old["x_pm"]).max(axis=1), new.linf,
+                               atol=1e-6)
 
 
 def test_reference_fixture_inputs_are_the_fixture_images(mnist, small_split):

@@ -87,6 +87,9 @@ def test_cache_is_reused_and_invalidated(fashion, tmp_path, monkeypatch):
     again = run()
     assert len(calls) == 2                                   # everything from the cache
     assert again.new_grad_evals == 0 and first.new_grad_evals == first.grad_evals.sum() > 0
+    # what the result cost is read back with it: the chunks' compute time, not 0
+    assert again.seconds == 0 and 0 < again.compute_seconds == first.compute_seconds
+    assert first.compute_seconds == pytest.approx(first.seconds)
     np.testing.assert_array_equal(first.adversarial, again.adversarial)
     np.testing.assert_array_equal(first.success_eps, again.success_eps)
     run(n=40)                                                # resumes: only the new chunk

@@ -150,3 +150,25 @@ def test_an_array_a_chunk_lacks_is_filled(tmp_path):
     merged = run.merged({"count": -1, "extra": 0})
     np.testing.assert_array_equal(merged["count"], [-1] * 4 + [1] * 4)
     np.testing.assert_array_equal(merged["extra"], np.zeros(8))
+
+
+def test_each_chunks_compute_time_is_stored_and_read_back_from_the_cache(tmp_path):
+    """Backwards reports 0.5 s per chunk: each image holds its share, in the store too, so a
+    run served from the cache still knows what its chunks cost; a chunk stored before times
+    were recorded gives NaN (unknown), not 0."""
+    store = H5Store(tmp_path / "c.h5", {"test": 1}, **QUIET)
+    computed = open_chunks(store, 10)
+    chunks.run([computed], Backwards([]))
+    seconds = computed.merged()[chunks.COMPUTE_SECONDS]
+    np.testing.assert_allclose(seconds, [0.125] * 8 + [0.25] * 2)
+    cached = open_chunks(store, 10)
+    assert cached.missing == []
+    np.testing.assert_array_equal(cached.merged()[chunks.COMPUTE_SECONDS], seconds)
+    assert np.sum(seconds) == pytest.approx(1.5)
+
+    old = H5Store(tmp_path / "old.h5", {"test": 1}, **QUIET)
+    old.put("sq/0-4", {"value": np.arange(4.0) ** 2}, {"tag": "sq", "start": 0, "stop": 4})
+    mixed = open_chunks(old, 8)
+    chunks.run([mixed], Backwards([]))
+    np.testing.assert_array_equal(mixed.merged({"count": -1})[chunks.COMPUTE_SECONDS],
+                                  [np.nan] * 4 + [0.125] * 4)

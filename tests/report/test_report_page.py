@@ -213,3 +213,23 @@ def test_masking_claim_fails_exactly_when_square_alone_fools_an_image(tmp_path, 
     assert "written by `python bench/square_check.py --n 200`" in section
     low, high = wilson(70 + (2 if only_square else 0), 200)      # the union: worst + only Square
     assert f"| 0.5 | {100 * (70 + (2 if only_square else 0)) / 200:.2f} [{low:.1f}, {high:.1f}] |" in section
+
+
+def test_a_tables_cost_is_what_its_cells_recorded_cached_or_not(tmp_path):
+    """Gradient and forward evaluations summed over the cells' last attack; the compute time
+    only when every cell recorded it (a cell cached before times were kept has none)."""
+    write_summaries(tmp_path)
+    path = os.path.join(tmp_path, "table3_fashion_worst.json")
+    with open(path) as handle:
+        table = json.load(handle)
+    for cell_, seconds, forward in zip(table["cells"], (2.5, 4.0), (300, 700)):
+        cell_["compute_seconds"] = seconds
+        cell_["attacks"]["worst"]["forward_evals"] = forward
+    with open(path, "w") as handle:
+        json.dump(table, handle)
+    text = open(readme.write(str(tmp_path))).read()
+    evals = 100 * 800 + 100 * 795
+    assert (f"Cost of the table's attack (its members included), cached or not: {evals:,} "
+            "gradient evaluations, 1,000 forward evaluations; 6 s of compute.") in text
+    # the MNIST cells recorded no time and no forward evaluations
+    assert (f"cached or not: {100 * 490 + 100 * 488:,} gradient evaluations.") in text

@@ -9,3 +9,12 @@ TESTS = os.path.join(ROOT, "tests")
 FIXTURES = os.path.join(TESTS, "fixtures")
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
 FIXTURE_VALIDATION_SIZE = 100
+
+
+def float32_kernels_of_the_fixtures():
+    """Whether this CPU runs the float32 kernels the stored reference results were made with:
+    oneDNN picks its kernels by instruction set, and the fixtures were made on a CPU with
+    AVX-512.  Elsewhere an attack's long run of steps reproduces them within float rounding,
+    not byte for byte."""
+    from bsattack.environment import cpu
+    return "avx512f" in cpu()["flags"]
