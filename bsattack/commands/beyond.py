@@ -156,9 +156,10 @@ def detectability_command(**o):
     from bsattack.pipelines import beyond
     spec, settings, path, precision = _prepare(o)
     # the attacked checkpoint, resolved once already, is the default adversarial extractor
-    extractors = {"adv": resolve_checkpoint(spec, o["adv_extractor"]) if o["adv_extractor"]
-                  else path,
-                  "nat": resolve_checkpoint(spec, o["nat_extractor"], natural=True)}
+    extractors = {"adv": resolve_checkpoint(spec, o["adv_extractor"], option="--adv-extractor")
+                  if o["adv_extractor"] else path,
+                  "nat": resolve_checkpoint(spec, o["nat_extractor"], natural=True,
+                                            option="--nat-extractor")}
     stem = beyond.detectability(spec, path, extractors, o["shift_specs"], o["n"], o["attack"],
                                 settings, o["accuracy_n"], o["n_detect"], o["k"],
                                 header=header_lines(path, o["n"], settings, precision),
@@ -194,7 +195,7 @@ def countermeasure_command(**o):
     points = _points(o["alpha_min"], o["alpha_steps"], o["beta_steps"], o["alphas"],
                      o["beta_fractions"])
     spec, settings, _, precision = _prepare(o)
-    models_ = [(name, given, resolve_checkpoint(spec, given))
+    models_ = [(name, given, resolve_checkpoint(spec, given, option="--model"))
                for name, given in o["model_specs"]]
     stem = beyond.countermeasure(spec, models_, points, o["shift_specs"], o["n"], o["attack"],
                                  settings, o["accuracy_n"],

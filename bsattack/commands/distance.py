@@ -95,7 +95,7 @@ def _context(spec, checkpoint, natural_checkpoint, precision, attack=None, batch
                                  EMBEDDINGS_FLOAT32 if embeddings_only else None)
     checkpoints = {"adv": resolve_checkpoint(spec, checkpoint, echo=click.echo),
                    "nat": resolve_checkpoint(spec, natural_checkpoint, natural=True,
-                                             echo=click.echo)}
+                                             echo=click.echo, option="--natural-checkpoint")}
     budget = {k: opts.pop(k) for k in attack_option_names() if k in opts}
     settings = (settings_from_options({"attack": attack, "batch_size": batch_size,
                                        "seed": seed, **budget}) if attack else None)

@@ -1,6 +1,6 @@
 """Hostile inputs refused in one line (each case failed before its fix): an unreachable Ray
 address, more workers than CPUs, a failing write, another data set's files, a line break in
-a header, a FIFO as the attack file, Ctrl-C."""
+a header, a FIFO as the attack file, Ctrl-C, a missing checkpoint named by its own option."""
 import errno
 import os
 import socket
@@ -134,3 +134,24 @@ def test_a_broken_symlink_as_a_folder_is_named_as_such(tmp_path, kind):
         os.symlink(link, link)
     with pytest.raises(BsattackError, match="symbolic link to nothing"):
         outputs.check_writable_dir(str(link), "--cache-dir")
+
+
+@pytest.mark.parametrize("args,option", [
+    (["kl", "--natural-checkpoint", "no_such_model"], "--natural-checkpoint"),
+    (["figures", "--natural-checkpoint", "no_such_model"], "--natural-checkpoint"),
+    (["detectability", "--adv-extractor", "no_such_model"], "--adv-extractor"),
+    (["detectability", "--nat-extractor", "no_such_model"], "--nat-extractor"),
+    (["countermeasure", "--model", "m=no_such_model"], "--model"),
+])
+def test_a_missing_checkpoint_names_the_option_that_named_it(args, option, small_checkpoint,
+                                                             fixture_data_dir):
+    """Each command's error for a checkpoint it cannot find points to its own option."""
+    from click.testing import CliRunner
+    from cli import main
+    result = CliRunner().invoke(main, [*args, "--dataset", "mnist", "--data-dir",
+                                       fixture_data_dir, *(
+                                           [] if args[0] == "countermeasure" else
+                                           ["--checkpoint", small_checkpoint("mnist")])])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "checkpoint 'no_such_model' not found" in result.output
+    assert result.output.rstrip().endswith(f"or pass {option} DIR"), result.output
