@@ -39,12 +39,19 @@ def _gpu_capability():
 
 
 def resolve(precision):
-    """(``fp32`` or ``bf16``, why) for a requested ``precision``."""
+    """(``fp32`` or ``bf16``, why) for a requested ``precision``; ``bf16`` asked for on a CPU
+    without native bfloat16 (and no GPU) is kept, with that said in ``why``."""
     if precision not in CHOICES:
         raise BsattackError(f"--precision must be one of {', '.join(CHOICES)} (got {precision})")
-    if precision != "auto":
+    if precision == "fp32":
         return precision, "requested"
     capability = _gpu_capability()
+    if precision == "bf16":
+        if capability is None and not set(NATIVE_CPU_FLAGS) & _cpu_flags():
+            return "bf16", (f"requested, but this CPU has no native bfloat16 "
+                            f"({' or '.join(NATIVE_CPU_FLAGS)}): expect little or no speed-up "
+                            f"over fp32")
+        return "bf16", "requested"
     if capability is not None:
         if tuple(capability) >= (8, 0):
             return "bf16", f"GPU of compute capability {capability[0]}.{capability[1]}"

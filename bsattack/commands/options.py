@@ -127,9 +127,9 @@ def precision_option(note="Every prediction in the results is float32's."):
 
 
 def chosen_precision(requested, echo, float32_only=None):
-    """The precision ``requested`` resolves to, said in one line when it was 'auto'.  A
-    command that runs in float32 only (``float32_only``: why) refuses bf16 and takes auto as
-    fp32."""
+    """The precision ``requested`` resolves to, said in one line when it was 'auto' or comes
+    with a warning (bf16 on a CPU without native bfloat16).  A command that runs in float32
+    only (``float32_only``: why) refuses bf16 and takes auto as fp32."""
     from bsattack import precision
     if float32_only and requested != "fp32":
         if requested == "bf16":
@@ -137,6 +137,6 @@ def chosen_precision(requested, echo, float32_only=None):
         chosen, why = "fp32", float32_only
     else:
         chosen, why = precision.resolve(requested)
-    if requested == "auto":
-        echo(f"--precision auto: {chosen} ({why})")
+    if requested == "auto" or why not in ("requested", float32_only):
+        echo(f"--precision {requested}: {chosen} ({why})")
     return chosen

@@ -43,6 +43,17 @@ def test_every_command_takes_precision_and_refuses_a_bad_one(command):
     assert len(error_lines(refused.output)) == 1 and "--precision" in refused.output
 
 
+def test_bf16_without_native_bfloat16_is_kept_and_said(monkeypatch):
+    monkeypatch.setattr(precision, "_gpu_capability", lambda: None)
+    monkeypatch.setattr(precision, "_cpu_flags", lambda: {"avx2", "fma"})
+    said = []
+    assert chosen_precision("bf16", said.append) == "bf16"
+    [line] = said
+    assert line.startswith("--precision bf16: bf16 (requested, but this CPU has no native")
+    monkeypatch.setattr(precision, "_cpu_flags", lambda: {"avx512_bf16"})
+    assert chosen_precision("bf16", said.append) == "bf16" and len(said) == 1
+
+
 def test_float32_only_commands_refuse_bf16_and_take_auto_as_fp32(tmp_path):
     said = []
     assert chosen_precision("auto", said.append, "why") == "fp32"
