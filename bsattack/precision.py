@@ -39,8 +39,9 @@ def _gpu_capability():
 
 
 def resolve(precision):
-    """(``fp32`` or ``bf16``, why) for a requested ``precision``; ``bf16`` asked for on a CPU
-    without native bfloat16 (and no GPU) is kept, with that said in ``why``."""
+    """(``fp32`` or ``bf16``, why) for a requested ``precision``.  ``bf16`` asked for on a CPU
+    without native bfloat16 (and no GPU) becomes ``fp32``: TensorFlow does not apply oneDNN's
+    bfloat16 rewrite there, so the arithmetic, and the results, are float32's."""
     if precision not in CHOICES:
         raise BsattackError(f"--precision must be one of {', '.join(CHOICES)} (got {precision})")
     if precision == "fp32":
@@ -48,9 +49,8 @@ def resolve(precision):
     capability = _gpu_capability()
     if precision == "bf16":
         if capability is None and not set(NATIVE_CPU_FLAGS) & _cpu_flags():
-            return "bf16", (f"requested, but this CPU has no native bfloat16 "
-                            f"({' or '.join(NATIVE_CPU_FLAGS)}): expect little or no speed-up "
-                            f"over fp32")
+            return "fp32", (f"this CPU has no native bfloat16 ({' or '.join(NATIVE_CPU_FLAGS)}), "
+                            f"where TensorFlow does not apply the bfloat16 rewrite")
         return "bf16", "requested"
     if capability is not None:
         if tuple(capability) >= (8, 0):

@@ -122,13 +122,14 @@ def precision_option(note="Every prediction in the results is float32's."):
         "--precision", type=click.Choice(precision.CHOICES), default=precision.DEFAULT,
         show_default=True,
         help="The attacks' gradient oracle: fp32, bf16 (mixed precision: oneDNN's bfloat16 "
-             "rewrite on a CPU, the GPU's own mixed precision) or auto (bf16 where the "
+             "rewrite on a CPU with native bfloat16, fp32 on one without; the GPU's own mixed "
+             "precision) or auto (bf16 where the "
              f"hardware runs it natively). {note}")
 
 
 def chosen_precision(requested, echo, float32_only=None):
-    """The precision ``requested`` resolves to, said in one line when it was 'auto' or comes
-    with a warning (bf16 on a CPU without native bfloat16).  A command that runs in float32
+    """The precision ``requested`` resolves to, said in one line when it was 'auto' or is not
+    what was asked (bf16 on a CPU without native bfloat16).  A command that runs in float32
     only (``float32_only``: why) refuses bf16 and takes auto as fp32."""
     from bsattack import precision
     if float32_only and requested != "fp32":
