@@ -47,8 +47,9 @@ def resolve(precision):
     if precision == "fp32":
         return precision, "requested"
     capability = _gpu_capability()
+    native = sorted(set(NATIVE_CPU_FLAGS) & _cpu_flags())
     if precision == "bf16":
-        if capability is None and not set(NATIVE_CPU_FLAGS) & _cpu_flags():
+        if capability is None and not native:
             return "fp32", (f"this CPU has no native bfloat16 ({' or '.join(NATIVE_CPU_FLAGS)}), "
                             f"where TensorFlow does not apply the bfloat16 rewrite")
         return "bf16", "requested"
@@ -56,7 +57,6 @@ def resolve(precision):
         if tuple(capability) >= (8, 0):
             return "bf16", f"GPU of compute capability {capability[0]}.{capability[1]}"
         return "fp32", f"GPU of compute capability {capability[0]}.{capability[1]} (< 8.0)"
-    native = sorted(set(NATIVE_CPU_FLAGS) & _cpu_flags())
     if native:
         return "bf16", f"CPU with {', '.join(native)}"
     return "fp32", "no native bfloat16 on this CPU"
