@@ -229,11 +229,11 @@ def check_cw_vs_pgd(tables, a="cw", b="pgd"):
 
 def check_masking(check):
     """The project's own: no gradient masking on the blind-spot settings checked, i.e. Square
-    (forward passes only) fools no image within a threshold that the worst case leaves
-    (``check``: the summary ``bench/square_check.py`` writes)."""
+    (forward passes only) fools no image within a threshold that the worst case's gradient
+    members leave (``check``: the summary ``bench/square_check.py`` writes)."""
     claim = ("the project's worst case is not gradient-masked on the blind-spot settings: "
              "Square (forward passes only) fools no image within the threshold that the "
-             "worst case leaves")
+             "worst case's gradient members leave")
     paper = "— (AutoAttack's check; the paper runs none)"
     rule = ("holds if in every setting checked and at every threshold no image is fooled by "
             "Square alone; does not hold otherwise (those images are listed)")
@@ -245,7 +245,7 @@ def check_masking(check):
             parts.append(f"{block['dataset']} α={block['alpha']:g} β={block['beta']:g} "
                          f"@{row['threshold']:g}: only Square {row['only_square']}"
                          + (f" (ids {ids})" if ids else "")
-                         + f", only worst case {row['only_worst']} of {row['attacked']}, "
+                         + f", only the gradient members {row['only_worst']} of {row['attacked']}, "
                          f"McNemar p = {row['p']:.2g}")
     if not parts:
         return Claim(claim, paper, "no setting checked", UNSURE, rule)

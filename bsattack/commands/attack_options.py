@@ -110,7 +110,21 @@ def settings_from_options(options):
             if options.get(param) is not None and not _shared_with(param, members):
                 raise BsattackError(f"{_option_name(entry, field)} applies to the {name} "
                                     f"attack, not to --attack {attack}")
+    _refuse_overridden(settings, options, attack)
     return settings
+
+
+def _refuse_overridden(settings, options, attack):
+    """Refuse a member's option that the composite sets itself (the member runs with another
+    value), so that no option given is silently ignored."""
+    for member in settings.members:
+        entry = registry.get(member.name)
+        for name, value in _given(entry, options).items():
+            if member.name != attack and getattr(member, name) != value:
+                field = next(f for f in _fields(entry) if f.name == name)
+                raise BsattackError(f"{_option_name(entry, field)} does not apply to --attack "
+                                    f"{attack}, which sets its {member.name} member's "
+                                    f"{name.replace('_', ' ')} itself")
 
 
 def _shared_with(param, members):

@@ -190,11 +190,13 @@ def _leaderboard_section(folder, board):
 def _masking_section(folder, check):
     lines = [f"{_link(folder, check['file'][:-5] + '.md')} (first {check['n']:,} test images "
              f"of each setting; written by `{check['command']}`). Square makes forward passes "
-             f"only: an image only it fools is one the gradient attacks miss. The last column "
-             f"is what the worst case with Square as its last member "
-             f"(`--worst-square-queries 5000`) reaches on these images.", "",
-             "| setting | threshold | worst case % [95%] | Square % [95%] | only worst case | "
-             "only Square (ids) | McNemar p | worst case ∪ Square % [95%] |",
+             f"only: an image only it fools is one the gradient attacks miss. \"Gradient members\" "
+             f"is the worst case without Square (`--worst-square-queries 0`); the last column "
+             f"is what it reaches with Square as its last member at AutoAttack's budget "
+             f"(`--worst-square-queries 5000`) on these images.", "",
+             "| setting | threshold | gradient members % [95%] | Square % [95%] | "
+             "only gradient members | "
+             "only Square (ids) | McNemar p | gradient members ∪ Square % [95%] |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for block in check["blocks"]:
         for row in block["rows"]:

@@ -209,7 +209,8 @@ def test_fgsm_is_the_closed_form(mnist):
 def worst_members():
     return WorstSettings(full=(PGDSettings(steps=3, step_size=0.01, batch_size=9),
                                CWSettings(max_iterations=2, batch_size=9)),
-                         cascade=(APGDSettings(iterations=5, batch_size=9),))
+                         cascade=(APGDSettings(iterations=5, batch_size=9),),
+                         square_queries=0)     # Square's place: tests/attacks/test_worst_square.py
 
 
 def test_worst_case_is_the_best_member_per_image(mnist, worst_members):

@@ -1,6 +1,5 @@
-"""The worst case's optional Square member (``--worst-square-queries``): it runs last, only on
-the images every gradient member left at each threshold; off by default, so the default
-worst case and its cache key are unchanged."""
+"""The worst case's Square member (``--worst-square-queries``, 0 leaves it out): it runs last,
+only on the images every gradient member left at each threshold."""
 from dataclasses import replace
 
 import click
@@ -20,19 +19,21 @@ from support.plain_model import PlainModel, correctly_classified, recording_buil
 
 
 def test_square_is_appended_once_and_only_when_asked():
-    default = WorstSettings()
+    default, gradient_only = WorstSettings(), WorstSettings(square_queries=0)
     assert [s.name for s in default.cascade] == ["apgd", "apgd-t"]
+    assert [s.name for s in gradient_only.cascade_stages] == ["apgd", "apgd-t"]
+    assert default.cascade_stages[-1].queries == 2000 and default.uses_forward_queries
     with_square = WorstSettings(square_queries=40, batch_size=7, seed=2)
     *gradient, square = with_square.cascade_stages
     assert [s.name for s in gradient] == ["apgd", "apgd-t"] and square.name == "square"
     assert (square.queries, square.batch_size, square.seed) == (40, 7, 2)
-    assert with_square.uses_forward_queries and not default.uses_forward_queries
-    assert with_square.key() != default.key() and "Square (40 queries" in with_square.describe()
+    assert with_square.uses_forward_queries and not gradient_only.uses_forward_queries
+    assert with_square.key() != default.key() != gradient_only.key() and "Square (40 queries" in with_square.describe()
     # rebuilding (as the option handling does) keeps one Square member; the query count
     # alone decides whether it runs, and how long
     again = with_square.map_members(lambda s: s)
     assert [s.name for s in again.cascade_stages].count("square") == 1
-    assert replace(with_square, square_queries=0).key() == WorstSettings().key()
+    assert replace(with_square, square_queries=0).key() == gradient_only.key()
     assert replace(with_square, square_queries=80).cascade_stages[-1].queries == 80
     assert [s.name for s in with_square.members] == ["cw", "pgd", "apgd", "apgd-t", "square"]
     with pytest.raises(BsattackError, match="must be >= 0"):
@@ -57,13 +58,17 @@ def test_the_option_and_squares_own_options_reach_the_member():
     square = settings.cascade_stages[-1]
     assert (square.name, square.queries, square.p_init, square.seed) == ("square", 25, 0.5, 4)
     assert _settings(["--attack", "worst"]).key() == WorstSettings().key()
+    # Square is a member, but the worst case sets its query count (never ignored silently)
     refused = _settings(["--attack", "worst", "--square-queries", "25"])
-    assert "--square-queries applies to the square attack" in str(refused.exception)
+    assert "--square-queries does not apply to --attack worst" in str(refused.exception)
+    refused = _settings(["--attack", "worst", "--worst-square-queries", "0",
+                         "--square-p-init", "0.5"])
+    assert "--square-p-init applies to the square attack" in str(refused.exception)
     refused = _settings(["--attack", "pgd", "--worst-square-queries", "25"])
     assert "--worst-square-queries applies to the worst attack" in str(refused.exception)
-    # 0 (no Square, the default) can be said explicitly; below it, click's own range error
+    # 0 leaves Square out; below it, click's own range error
     assert _settings(["--attack", "worst", "--worst-square-queries", "0"]).key() == \
-        WorstSettings().key()
+        WorstSettings(square_queries=0).key()
     below = _settings(["--attack", "worst", "--worst-square-queries", "-1"])
     assert below.exit_code == 2 and "x>=0" in below.output
 
