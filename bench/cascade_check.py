@@ -4,14 +4,15 @@ members C&W and PGD-100 are computed once and shared by every variant).
 
 Variants: ``default`` (the worst case as ``blindspot --attack worst`` runs it), ``dlr`` and
 ``ce-restart`` (the default cascade, then APGD-DLR, or a second APGD-CE from another random
-start), ``targets9`` (APGD-T over 9 target classes, AutoAttack's standard version) and
-``square<Q>`` (Square with Q queries last).  Per variant: successes at α·ε and ε over the
+start, before Square), ``targets9`` (APGD-T over 9 target classes, AutoAttack's standard
+version) and ``square<Q>`` (Square with Q queries last; ``square0``: the gradient members
+only).  Per variant: successes at α·ε and ε over the
 attacked images, gradient and forward-only evaluations per attacked image, the compute time
 of the chunks behind the result (cached or not) and the network's raw forward+backward rate
 measured in the same run.
 
     python bench/cascade_check.py --checkpoint ../shared/checkpoints/mnist_adv \\
-        --data-dir ../shared/data --variants default,dlr,ce-restart,square2000
+        --data-dir ../shared/data --variants default,square0,dlr,ce-restart
 """
 import argparse
 import os
@@ -59,7 +60,7 @@ def main(argv=None):
     parser.add_argument("--checkpoint", default=None)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--cache-dir", default=CACHE_DIR)
-    parser.add_argument("--variants", default="default,dlr,ce-restart,square2000")
+    parser.add_argument("--variants", default="default,square0,dlr,ce-restart")
     args = parser.parse_args(argv)
     if args.n < 1:
         parser.error("--n must be at least 1")

@@ -3,7 +3,10 @@ with the pre-redesign algorithm chosen by options (C&W reference variant, 20 Ada
 constant, starts gray then noise, first 100 images), `tables` and `figures` give the numbers
 of `reproduce --quick` at commit 2742bd0 (before the redesign), stored in
 tests/fixtures/pre_redesign/ (`git show 2742bd0:results/quick/NAME`).  PGD and the leaderboard
-are left out: issue 13 changed PGD on purpose (early stop, per-image random starts)."""
+are left out: PGD changed on purpose since (early stop, per-image random starts).  The fixtures
+hold the float32 results of a CPU with AVX-512; oneDNN's kernels for other instruction sets
+round differently, and over a long attack that moves a cell by an image, so the comparison
+runs where it can be exact."""
 import csv
 import os
 
@@ -11,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from support import FIXTURES
+from support import FIXTURES, float32_kernels_of_the_fixtures
 
 OLD = os.path.join(FIXTURES, "pre_redesign")
 CW = ["--attack", "cw", "--cw-variant", "reference", "--max-iterations", "20",
@@ -30,6 +33,9 @@ def body(path):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not float32_kernels_of_the_fixtures(),
+                    reason="the stored numbers are AVX-512 float32 results; this CPU's kernels "
+                           "round differently")
 @pytest.mark.parametrize("dataset,table,figures", [
     ("mnist", "table2_mnist_cw.csv", ("figure1a_mnist_adv", "figure1b_mnist_nat",
                                       "figure5a_mnist_adv", "figure5b_mnist_nat")),
