@@ -78,7 +78,11 @@ def main():
                         help="Compare the paper's table at both precisions (cached) instead.")
     args = parser.parse_args()
     from bsattack.datasets import get_spec
+    from bsattack.precision import resolve
     spec = get_spec(args.dataset)
+    chosen, why = resolve("bf16")
+    if chosen != "bf16":
+        sys.exit(f"nothing to compare: {why}, so bf16 runs as fp32")
     if args.tables:
         return compare_tables(args, spec)
 
