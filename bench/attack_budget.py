@@ -7,6 +7,8 @@ setting.  Writes results/attack_budget.csv and results/attack_budget.png.
 Each point (attack, budget, setting) is cached in cache/bench/attack_budget/ as an .npz keyed
 by everything that decides it, so the script resumes and a rerun only draws the figure.  A
 point runs by chunks of images, each cached on its own, so a long point resumes by chunk.
+``--redraw`` draws the PNG again from the CSV alone (no cache, no network), naming both
+commands in the PNG.
 The images: the first 100 attacked (correctly classified after the transform) test images of
 Fashion-MNIST α = 1 and of MNIST α = 0.9, β = 0.
 """
@@ -104,7 +106,7 @@ def budget_of(settings):
         or settings.iterations
 
 
-def plot(rows, path):
+def plot(rows, path, header):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -122,18 +124,36 @@ def plot(rows, path):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    save_figure(fig, path, dpi=110)
+    save_figure(fig, path, header, dpi=110)
     plt.close(fig)
 
 
+def read_rows(path):
+    """The rows and ``#`` header lines of a CSV this script wrote (numbers back as numbers)."""
+    import csv
+    with open(path) as handle:
+        lines = handle.read().splitlines()
+    header = [line[2:] for line in lines if line.startswith("# ")]
+    rows = list(csv.DictReader(line for line in lines if not line.startswith("#")))
+    for row in rows:
+        for column in COLUMNS[2:]:
+            row[column] = float(row[column])
+    return rows, header
+
+
+def redraw(out):
+    """The PNG again from ``out``/attack_budget.csv, its header naming this command and the
+    CSV's."""
+    rows, csv_header = read_rows(os.path.join(out, "attack_budget.csv"))
+    header = ["command: " + command_line(sys.argv[1:], "bench/attack_budget.py"),
+              "points: attack_budget.csv, written by " + "; ".join(csv_header)]
+    plot(rows, os.path.join(out, "attack_budget.png"), header)
+
+
 def main():
-    from bsattack.startup import start_tensorflow
-    start_tensorflow()
-    from bsattack.attacks.model import Model
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--checkpoints", required=True,
-                        help="folder holding mnist_adv and fashion_adv")
+    parser.add_argument("--checkpoints", help="folder holding mnist_adv and fashion_adv")
     parser.add_argument("--out", default=os.path.join(ROOT, "results"))
     parser.add_argument("--attacks", default=",".join(BUDGETS))
     parser.add_argument("--largest-reference", type=int, default=1000,
@@ -143,7 +163,19 @@ def main():
                         help="which settings to run, comma-separated")
     parser.add_argument("--chunk", type=int, default=25,
                         help="images per cached chunk (a stopped run resumes by chunk)")
+    parser.add_argument("--redraw", action="store_true",
+                        help="only draw the PNG again from the CSV in --out")
     args = parser.parse_args()
+    if args.redraw:
+        if not os.path.isfile(os.path.join(args.out, "attack_budget.csv")):
+            parser.error(f"--redraw: no attack_budget.csv in {args.out}")
+        redraw(args.out)
+        return
+    if not args.checkpoints:
+        parser.error("--checkpoints is required (or --redraw)")
+    from bsattack.startup import start_tensorflow
+    start_tensorflow()
+    from bsattack.attacks.model import Model
     rows = []
     for setting in args.settings.split(","):
         dataset, transform, how = SETTINGS[setting]
@@ -171,9 +203,9 @@ def main():
                       f"{100 * row['success_eps']:5.1f}% at ε, "
                       f"{row['evals_per_image']:8.0f} evaluations/image", flush=True)
         model.close()
-    write_csv(os.path.join(args.out, "attack_budget.csv"), rows, COLUMNS,
-              ["command: " + command_line(sys.argv[1:], "bench/attack_budget.py")])
-    plot(rows, os.path.join(args.out, "attack_budget.png"))
+    header = ["command: " + command_line(sys.argv[1:], "bench/attack_budget.py")]
+    write_csv(os.path.join(args.out, "attack_budget.csv"), rows, COLUMNS, header)
+    plot(rows, os.path.join(args.out, "attack_budget.png"), header)
 
 
 def checkpoint_hash(path):

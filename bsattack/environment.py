@@ -2,13 +2,11 @@
 raw forward+backward rate, checkpoints with content hashes and data files with SHA-256.
 Paths are shown as :func:`bsattack.display.display_path` gives them (never this machine's
 absolute paths when a relative one exists)."""
-import gzip
-import hashlib
 import os
 import platform
 import sys
 
-from bsattack import data
+from bsattack import data, file_digests
 from bsattack.display import display_path
 
 # the instruction-set flags that decide the network's speed on a CPU (/proc/cpuinfo names)
@@ -42,14 +40,6 @@ def versions():
             "numpy": numpy.__version__, "platform": f"{sys.platform} {platform.machine()}"}
 
 
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def data_files(spec, data_dir=None):
     """[{'file', 'sha256', 'published'}] of the files the data set ``spec`` is read from
     (none when they are not found); 'published' says whether the file is the published one
@@ -61,24 +51,17 @@ def data_files(spec, data_dir=None):
     for data_file in spec.files.values():
         path = os.path.join(folder, data_file.name)
         if os.path.exists(path):
-            digest = file_sha256(path)
-            found.append({"file": display_path(path), "sha256": digest,
-                          "published": _published(path, digest, data_file)})
+            digests = file_digests.digests(path)
+            found.append({"file": display_path(path), "sha256": digests[0],
+                          "published": _published(digests, data_file)})
     return found
 
 
-def _published(path, digest, data_file):
-    if digest == data_file.sha256:
+def _published(digests, data_file):
+    if digests[0] == data_file.sha256:
         return "file"
     raw = getattr(data_file, "raw_sha256", "")
-    if raw and path.endswith(".gz"):
-        content = hashlib.sha256()
-        with gzip.open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                content.update(block)
-        if content.hexdigest() == raw:
-            return "content"
-    return "no"
+    return "content" if raw and digests[1] == raw else "no"
 
 
 def checkpoint_entry(path):

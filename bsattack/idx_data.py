@@ -14,6 +14,7 @@ import zlib
 import numpy as np
 
 from bsattack import fetch as fetching
+from bsattack import file_digests
 from bsattack import outputs
 from bsattack.datafiles import Split, candidate_dirs, find_or_fetch, project_data_dir
 from bsattack.errors import BsattackError
@@ -72,11 +73,6 @@ def locate(spec, data_dir=None):
     return None
 
 
-def _sha256(path):
-    with open(path, "rb") as handle:
-        return hashlib.sha256(handle.read()).hexdigest()
-
-
 def missing_files(spec, data_dir):
     """What ``data_dir`` (or its sub-folders of ``spec.folder_names``) lacks, as one line."""
     folders = candidate_dirs(spec, data_dir)
@@ -101,23 +97,12 @@ def fetch(spec, dest=None, echo=print, progress=silent):
     os.makedirs(dest, exist_ok=True)
     for data_file in spec.files.values():
         target = os.path.join(dest, data_file.name)
-        if os.path.exists(target) and _sha256(target) == data_file.sha256:
+        if os.path.exists(target) and file_digests.digests(target)[0] == data_file.sha256:
             continue
         fetching.download_file(spec.base_url + data_file.name, target, sha256=data_file.sha256,
                                 progress=progress)
     echo(f"{spec.name}: data in {dest}")
     return dest
-
-
-def _digests(path):
-    """(SHA-256 of the file, SHA-256 of its uncompressed content) of a .gz file."""
-    with open(path, "rb") as handle:
-        packed = handle.read()
-    try:
-        content = gzip.decompress(packed)
-    except (OSError, EOFError, zlib.error):
-        content = b""
-    return hashlib.sha256(packed).hexdigest(), hashlib.sha256(content).hexdigest()
 
 
 def refuse_other_data_sets(spec, folder, others):
@@ -135,7 +120,7 @@ def refuse_other_data_sets(spec, folder, others):
         path = find_file(folder, data_file.name)
         if path is None:
             continue
-        found = set(_digests(path))
+        found = set(file_digests.digests(path)) - {None}
         if found & {data_file.sha256, data_file.raw_sha256}:
             continue
         for digest in found & set(known):

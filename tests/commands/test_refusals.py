@@ -78,18 +78,18 @@ def test_another_data_sets_files_are_refused(tmp_path, fixture_data_dir):
     data.load(get_spec("mnist"), fixture_data_dir, validation_size=100, download=False)
     fashion = get_spec("fashion").files["test_labels"]
     mnist = get_spec("mnist").files["test_labels"]
-    from bsattack import idx_data
-    real = idx_data._digests
+    from bsattack import file_digests
+    real = file_digests.digests
 
-    def as_fashion(path):
+    def as_fashion(path, cache_dir=None):
         return ((fashion.sha256, fashion.raw_sha256) if os.path.basename(path) == mnist.name
-                else real(path))
-    idx_data._digests = as_fashion
+                else real(path, cache_dir))
+    file_digests.digests = as_fashion
     try:
         with pytest.raises(BsattackError, match="is fashion's"):
             data.load(get_spec("mnist"), fixture_data_dir, validation_size=100, download=False)
     finally:
-        idx_data._digests = real
+        file_digests.digests = real
 
 
 def test_a_fifo_as_attack_file_is_refused_at_once(tmp_path):

@@ -162,6 +162,45 @@ def test_every_repository_path_a_page_names_exists(page):
     assert not missing, f"{page} names paths that do not exist: {missing}"
 
 
+WRITER = re.compile(r"python (cli\.py|bench/\w+\.py)")
+
+
+def named_writer(path):
+    """The command named in the first lines of a results file (PNG: its Description), or None."""
+    if path.endswith(".png"):
+        from PIL import Image
+        with Image.open(path) as image:
+            head = image.info.get("Description", "")
+    elif path.endswith(".json"):
+        head = json.dumps(json.load(open(path)), ensure_ascii=False)[:2000]
+    else:
+        head = "\n".join(open(path, encoding="utf-8").read().splitlines()[:3])
+    found = WRITER.search(head)
+    return found.group(0) if found else None
+
+
+def test_every_file_under_results_names_the_command_that_wrote_it():
+    files = [os.path.join(folder, name)
+             for folder, _, names in os.walk(os.path.join(ROOT, "results")) for name in names]
+    assert len(files) > 20
+    assert [os.path.relpath(f, ROOT) for f in files if named_writer(f) is None] == []
+
+
+def test_a_file_without_its_command_is_found(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from bsattack.outputs import save_figure
+    fig = plt.figure()
+    save_figure(fig, str(tmp_path / "bare.png"))
+    save_figure(fig, str(tmp_path / "named.png"), ["command: python cli.py figures"])
+    plt.close(fig)
+    (tmp_path / "bare.csv").write_text("a,b\n1,2\n")
+    assert named_writer(str(tmp_path / "bare.png")) is None
+    assert named_writer(str(tmp_path / "bare.csv")) is None
+    assert named_writer(str(tmp_path / "named.png")) == "python cli.py"
+
+
 def test_leaderboard_section_names_its_command_and_counts_forward_evaluations(tmp_path):
     """The page's leaderboard rows: accuracy as correct/n with its Wilson interval, gradient
     and (when a row has them) forward evaluations per image, and the command that wrote it."""
@@ -212,7 +251,8 @@ def test_masking_claim_fails_exactly_when_square_alone_fools_an_image(tmp_path, 
     assert f"34.00 [{low:.1f}, {high:.1f}]" in section
     assert "written by `python bench/square_check.py --n 200`" in section
     low, high = wilson(70 + (2 if only_square else 0), 200)      # the union: worst + only Square
-    assert f"| 0.5 | {100 * (70 + (2 if only_square else 0)) / 200:.2f} [{low:.1f}, {high:.1f}] |" in section
+    union = 100 * (70 + (2 if only_square else 0)) / 200
+    assert f"| 0.5 | {union:.2f} [{low:.1f}, {high:.1f}] |" in section
 
 
 def test_a_tables_cost_is_what_its_cells_recorded_cached_or_not(tmp_path):
