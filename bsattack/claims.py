@@ -65,7 +65,9 @@ def check_blind_spots(dataset, table):
     claim = (f"{dataset}: slightly scaled/shifted test images x' = αx + β are fooled within ε "
              f"far more often than the originals, while accuracy stays")
     rule = (f"holds if at every α < 1 setting the success rise over α = 1 has a 95% Newcombe "
-            f"interval above 0 and accuracy falls by at most {ACCURACY_STAYS:g} points")
+            f"interval above 0 and accuracy falls by at most {ACCURACY_STAYS:g} points; does "
+            f"not hold if a rise's interval lies below 0 or an accuracy fall's interval lies "
+            f"above {ACCURACY_STAYS:g} points")
     scaled = [c for c in cells if c["alpha"] < 1]
     if base is None or not scaled:
         return Claim(claim, paper, "the α = 1 cell or the α < 1 cells are missing", UNSURE, rule)
@@ -76,13 +78,17 @@ def check_blind_spots(dataset, table):
 
     rises = [stats.newcombe(*success(c), *success(base)) for c in scaled]
     smallest = min(range(len(scaled)), key=lambda i: rises[i].low)
-    drop = max(100 * (base["attacked"] / base["n"] - c["attacked"] / c["n"]) for c in scaled)
+    drops = [stats.newcombe(base["attacked"], base["n"], c["attacked"], c["n"]) for c in scaled]
+    largest = max(range(len(scaled)), key=lambda i: drops[i].value)
+    stays = 100 * drops[largest].value <= ACCURACY_STAYS
+    falls = any(100 * d.low > ACCURACY_STAYS for d in drops)
     ours = (f"{name}: {pct(stats.wilson(*success(base)))} at α = 1; smallest rise "
             f"(α = {scaled[smallest]['alpha']:g}, β = {scaled[smallest]['beta']:g}): "
-            f"{_diff(rises[smallest])}; accuracy falls by at most {drop:.2f} points")
-    if all(r.low > 0 for r in rises) and drop <= ACCURACY_STAYS:
+            f"{_diff(rises[smallest])}; largest accuracy fall (α = {scaled[largest]['alpha']:g}, "
+            f"β = {scaled[largest]['beta']:g}): {_diff(drops[largest])}")
+    if all(r.low > 0 for r in rises) and stays:
         verdict = HOLDS
-    elif any(r.high < 0 for r in rises) or drop > ACCURACY_STAYS:
+    elif any(r.high < 0 for r in rises) or falls:
         verdict = FAILS
     else:
         verdict = UNSURE

@@ -75,7 +75,13 @@ class Run:
         self.echo(f"  {total:8,.0f} s  in all")
 
     def write_report(self):
-        return readme.write(self.out)
+        """Render the results page (named as written by this command) and print each claim's
+        verdict; returns the page's path."""
+        path, checked = readme.write(self.out, rendered_by=self.record["command"])
+        self.echo("the paper's claims, checked:")
+        for number, claim in enumerate(checked, 1):
+            self.echo(f"  {number}. {claim.verdict}: {claim.claim}")
+        return path
 
 
 def unreachable(spec, data_dir):

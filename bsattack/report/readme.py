@@ -251,14 +251,21 @@ def _steps_section(run):
     return lines
 
 
-def render(folder, found):
-    """The page's Markdown from ``found`` (:func:`load_summaries` of ``folder``)."""
+def render(folder, found, rendered_by=None):
+    """The page's Markdown from ``found`` (:func:`load_summaries` of ``folder``);
+    ``rendered_by``: the command rendering it, when not the run that computed the summaries
+    (``reproduce --report-only``)."""
     run = (found.get("run") or [{}])[0]
     command = run.get("command", "python cli.py reproduce")
     missing = run.get("missing", {})
-    lines = [f"<!-- written by: {command} -->", "", "# Reproduction results", "",
-             f"Written by `{command}` from the summaries (`*.json`) its steps wrote into this "
-             f"folder. Our numbers are measured on the checkpoints listed under Environment "
+    source = ("from the summaries (`*.json`) in this folder: those its steps wrote and, where a "
+              "section names one, another command's")
+    writer, origin = command, f"Written by `{command}` {source}."
+    if rendered_by and rendered_by != command:
+        writer += f"; re-rendered by {rendered_by}"
+        origin = origin[:-1] + f"; this page re-rendered from them by `{rendered_by}`."
+    lines = [f"<!-- written by: {writer} -->", "", "# Reproduction results", "",
+             f"{origin} Our numbers are measured on the checkpoints listed under Environment "
              f"(by content hash); the paper's numbers are the paper's, on the authors' models. "
              f"Rates: % of the images in question with the Wilson 95% interval in brackets.", "",
              "## The paper's claims, checked", ""]
@@ -281,8 +288,11 @@ def render(folder, found):
     return "\n".join(lines) + "\n"
 
 
-def write(folder):
-    """Render ``folder``/README.md from the summaries in ``folder``; returns its path."""
+def write(folder, rendered_by=None):
+    """Render ``folder``/README.md from the summaries in ``folder`` (``rendered_by``: as in
+    :func:`render`); returns its path and the claims checked on it."""
+    found = load_summaries(folder)
     path = os.path.join(folder, "README.md")
-    save_text(path, render(folder, load_summaries(folder)))
-    return path
+    save_text(path, render(folder, found, rendered_by))
+    run = (found.get("run") or [{}])[0]
+    return path, claim_list(found, run.get("missing", {}))

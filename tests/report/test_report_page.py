@@ -90,7 +90,7 @@ def claim_rows(text):
 
 def test_page_numbers_are_the_inputs_and_verdicts_follow_the_rules(tmp_path):
     write_summaries(tmp_path)
-    text = open(readme.write(str(tmp_path))).read()
+    text = open(readme.write(str(tmp_path))[0]).read()
     assert text.splitlines()[0] == "<!-- written by: python cli.py reproduce --quick -->"
     rows = claim_rows(text)
     fashion = next(r for r in rows.values() if "fashion: slightly" in r)
@@ -118,6 +118,29 @@ def test_pgd_significantly_ahead_makes_the_cw_claim_fail(tmp_path):
     assert "**does not hold**" in cw and "mnist α=0.9 β=0 @ε 25 vs 0" in cw
 
 
+def newcombe(k1, n1, k2, n2):
+    (a_low, a_high), (b_low, b_high) = wilson(k1, n1), wilson(k2, n2)
+    a, b = 100 * k1 / n1, 100 * k2 / n2
+    return (a - b, a - b - math.hypot(a - a_low, b_high - b),
+            a - b + math.hypot(a_high - a, b - b_low))
+
+
+@pytest.mark.parametrize("n, attacked_scaled, verdict", [
+    (2000, 1990, claims.HOLDS),        # 0.5 points fewer correctly classified
+    (200, 171, claims.UNSURE),         # 3.5 points on 200 images: the interval includes 2
+    (2000, 1800, claims.FAILS)])       # 10 points, its interval above 2
+def test_blind_spot_verdicts_follow_the_accuracy_falls_interval(n, attacked_scaled, verdict):
+    base_attacked = 2000 if n == 2000 else 178
+    table = {"table": 3, "cells": [
+        cell(1.0, 0.0, n, base_attacked, 10, 10, 10, 0, 0, paper_row(1.0, 0.0, 6.4)),
+        cell(0.9, 0.0, n, attacked_scaled, 150, 150, 150, 0, 0, paper_row(0.9, 0.0, 25.7))]}
+    found = claims.check_blind_spots("fashion", table)
+    assert found.verdict == verdict
+    fall, low, high = newcombe(base_attacked, n, attacked_scaled, n)
+    assert f"largest accuracy fall (α = 0.9, β = 0): {fall:+.1f} points [{low:+.1f}, " \
+           f"{high:+.1f}]" in found.ours
+
+
 def test_detectability_verdicts_follow_the_auroc_interval():
     hist = {"extractor": "adv", "alpha": 0.9, "beta": 0.0, "mean_original": 1.0,
             "mean_scaled": 1.0, "n_original": 2000, "n_scaled": 2000}
@@ -141,6 +164,20 @@ def test_reproduce_quick_writes_the_page(tmp_path, fixture_data_dir, small_check
     first = table["cells"][0]
     low, high = wilson(first["attacks"]["worst"]["eps"], first["attacked"])
     assert f"[{low:.1f}, {high:.1f}]" in text
+    # the verdicts are printed too, one line per claim row of the page
+    printed = re.findall(r"^  (\d+)\. (holds|does not hold|inconclusive|cannot be tested "
+                         r"here): ", done.stdout, re.M)
+    rows = claim_rows(text)
+    assert [int(n) for n, _ in printed] == sorted(rows)
+    assert all(f"**{verdict}**" in rows[int(n)] for n, verdict in printed)
+    again = subprocess.run(command + ["--report-only"], cwd=ROOT, capture_output=True,
+                           text=True)
+    assert again.returncode == 0, again.stderr[-2000:]
+    rendered = open(tmp_path / "quick" / "README.md").read()
+    first = rendered.splitlines()[0]
+    assert first.startswith(text.splitlines()[0][:-4] + "; re-rendered by python cli.py "
+                            "reproduce --quick") and first.endswith(" --report-only -->")
+    assert claim_rows(rendered) == rows
 
 
 @pytest.mark.parametrize("page", ["README.md", "results/README.md", "results/quick/README.md",
@@ -212,7 +249,7 @@ def test_leaderboard_section_names_its_command_and_counts_forward_evaluations(tm
                        "evals_per_image": 0.0, "forward_evals_per_image": 3210.5}]}
     with open(tmp_path / "leaderboard_mnist.json", "w") as handle:
         json.dump(board, handle)
-    text = open(readme.write(str(tmp_path))).read()
+    text = open(readme.write(str(tmp_path))[0]).read()
     section = text.split("## mnist challenge leaderboard")[1]
     assert "written by `python cli.py leaderboard --n 200`" in section
     low, high = wilson(140, 200)
@@ -239,7 +276,7 @@ def masking_summary(only_square):
 def test_masking_claim_fails_exactly_when_square_alone_fools_an_image(tmp_path, only_square):
     with open(tmp_path / "square_check.json", "w") as handle:
         json.dump(masking_summary(only_square), handle)
-    text = open(readme.write(str(tmp_path))).read()
+    text = open(readme.write(str(tmp_path))[0]).read()
     row = next(r for r in claim_rows(text).values() if "not gradient-masked" in r)
     if only_square:
         assert "**does not hold**" in row and "@0.27: only Square 2 (ids 36, 48)" in row
@@ -267,7 +304,7 @@ def test_a_tables_cost_is_what_its_cells_recorded_cached_or_not(tmp_path):
         cell_["attacks"]["worst"]["forward_evals"] = forward
     with open(path, "w") as handle:
         json.dump(table, handle)
-    text = open(readme.write(str(tmp_path))).read()
+    text = open(readme.write(str(tmp_path))[0]).read()
     evals = 100 * 800 + 100 * 795
     assert (f"Cost of the table's attack (its members included), cached or not: {evals:,} "
             "gradient evaluations, 1,000 forward evaluations; 6 s of compute.") in text
