@@ -2,9 +2,11 @@
 (100 iterations, 1 start), then APGD-T (9 target classes × 100 iterations), then Square
 (5,000 queries, p_init 0.8, the schedule of 10,000 queries as AutoAttack runs it), each only
 on the images the earlier ones left (:class:`~bsattack.attacks.composite.Composite`, at each
-threshold).  AutoAttack runs FAB-T (9 targets) between APGD-T and Square; it is left out here,
-so images only FAB-T would fool are missed: the success is at most AutoAttack's with FAB-T on
-the same network.
+threshold).  AutoAttack runs FAB-T (9 targets) between APGD-T and Square; it is left out here
+because the project has no FAB: FAB is a minimal-norm attack that steps onto the linearised
+decision boundary of each target class (its own projection and extrapolation rules), not a
+loss on the gradient oracle the other members share.  Images only FAB-T would fool are
+therefore missed: the success is at most AutoAttack's with FAB-T on the same network.
 """
 from dataclasses import dataclass, field
 

@@ -35,7 +35,7 @@ ENTRIES = (
     Entry("fgsm", FGSMSettings, FGSM, "Goodfellow's one-step FGSM"),
     Entry("square", SquareSettings, Square, "Andriushchenko et al.'s Square (forward passes only)"),
     Entry("autoattack", AutoAttackSettings, AutoAttack, "AutoAttack's standard cascade without FAB-T"),
-    Entry("worst", WorstSettings, WorstCase, "per image the best of C&W, PGD, then APGD-CE and APGD-T"),
+    Entry("worst", WorstSettings, WorstCase, "per image the best of C&W, PGD, then APGD-CE, APGD-T and Square"),
 )
 ATTACKS = {entry.name: entry for entry in ENTRIES}
 

@@ -58,7 +58,10 @@ def claim_list(found, missing):
     out.append(claims.check_kl_order(rows, paper, {d: why for d, why in missing.items()
                                                    if d in paper and d not in rows}))
     out.append(claims.check_cw_vs_pgd(tables))
-    out += [claims.check_masking(check) for check in found.get("masking", [])]
+    checks = found.get("masking", []) or [None]
+    masking = [claims.check_masking(check, list(tables.values()) if i == 0 else ())
+               for i, check in enumerate(checks)]
+    out += [claim for claim in masking if claim is not None]
     for dataset, why in missing.items():
         spec = DATASETS[dataset]
         if spec.paper.figure:
@@ -236,18 +239,25 @@ def _environment_section(run):
 
 
 def _steps_section(run):
+    def count(value):
+        return "—" if value is None else format(value, ",")
+
     lines = ["Wall time of this run's steps; a step whose results were in the cache reads them "
-             "instead of computing them (its gradient evaluations run: 0; the tables above "
-             "count every evaluation behind their cells, cached or not).", "",
-             "| step | wall time | gradient evaluations run | rate |", "| --- | --- | --- | --- |"]
-    for step in run.get("steps", []):
+             "instead of computing them (its evaluations run: 0; the tables above count every "
+             "evaluation behind their cells, cached or not). Forward evaluations are Square's "
+             "queries (forward passes only); the rate is gradient evaluations per second.", "",
+             "| step | wall time | gradient evaluations run | forward evaluations run | rate |",
+             "| --- | --- | --- | --- | --- |"]
+    steps = run.get("steps", [])
+    for step in steps:
         evals = step.get("new_grad_evals")
         rate = (f"{evals / step['seconds']:,.0f}/s" if evals and step["seconds"] > 0 else "—")
-        lines.append(f"| {step['name']} | {step['seconds']:,.0f} s | "
-                     f"{'—' if evals is None else format(evals, ',')} | {rate} |")
-    total = sum(s["seconds"] for s in run.get("steps", []))
+        lines.append(f"| {step['name']} | {step['seconds']:,.0f} s | {count(evals)} | "
+                     f"{count(step.get('new_forward_evals'))} | {rate} |")
+    total = sum(s["seconds"] for s in steps)
     lines.append(f"| all | {total:,.0f} s | "
-                 f"{sum(s.get('new_grad_evals') or 0 for s in run.get('steps', [])):,} | |")
+                 f"{sum(s.get('new_grad_evals') or 0 for s in steps):,} | "
+                 f"{sum(s.get('new_forward_evals') or 0 for s in steps):,} | |")
     return lines
 
 

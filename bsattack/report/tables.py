@@ -129,7 +129,8 @@ def markdown(rows, cols, dataset, header):
             "interval; evals/img: gradient evaluations "
             "per attacked image; forward/img: forward-only evaluations (Square's queries) "
             "per attacked image; 'only X': images only that attack fooled at ε; 'cascade "
-            "adds': images the worst case's cascade (APGD) fooled that no full member did; "
+            "adds': images the worst case's cascade (the members after C&W and PGD, named in the "
+            "attack line) fooled that neither did; "
             "the paper columns are the paper's C&W L∞ results on the authors' models, not "
             "on this checkpoint.",
         "", "| " + " | ".join(titles[c] for c in cols) + " |",

@@ -310,3 +310,19 @@ def test_a_tables_cost_is_what_its_cells_recorded_cached_or_not(tmp_path):
             "gradient evaluations, 1,000 forward evaluations; 6 s of compute.") in text
     # the MNIST cells recorded no time and no forward evaluations
     assert (f"cached or not: {100 * 490 + 100 * 488:,} gradient evaluations.") in text
+
+
+@pytest.mark.parametrize("square_alone", [0, 3])
+def test_masking_claim_counts_the_tables_square_only_images(square_alone):
+    cells = [cell(1.0, 0.0, 2000, 1900, 10, 10, 20, 0, 0, paper_row(1.0, 0.0, 6.4)),
+             cell(0.9, 0.0, 2000, 1890, 150, 150, 160, 0, 0, paper_row(0.9, 0.0, 25.7))]
+    for c in cells:
+        c["attacks"]["worst"]["forward_evals"] = 1000
+    cells[1]["attacks"]["worst"]["found_by"] = {"cw": 150, "square": square_alone}
+    found = claims.check_masking(None, [{"table": 3, "dataset": "fashion", "cells": cells}])
+    assert found.verdict == (claims.FAILS if square_alone else claims.HOLDS)
+    assert (f"Table 3 (fashion, first 2,000 test images, Square last in the worst case): only "
+            f"Square @ε {square_alone} of 3,790 attacked") in found.ours
+    assert ("(α=0.9 β=0: 3)" in found.ours) == bool(square_alone)
+    assert claims.check_masking(None, [{"table": 3, "dataset": "fashion",
+                                        "cells": cells[:0]}]) is None
