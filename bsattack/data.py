@@ -15,11 +15,12 @@ def load(spec, data_dir=None, validation_size=MADRY_VALIDATION_SIZE, download=Tr
          echo=print):
     """The :class:`Split` of the data set ``spec``, read from the first folder holding its
     files (downloaded, with a notice through ``echo``, when none does and ``download``);
-    another data set's published files are refused."""
+    another data set's published files are refused, and files that are no published ones
+    noted through ``echo``."""
     split = spec.reader.load(spec, data_dir, validation_size, download, echo)
-    if hasattr(spec.reader, "refuse_other_data_sets"):
+    if hasattr(spec.reader, "check_data_files"):
         others = [s for s in DATASETS.values() if s.name != spec.name and s.reader is spec.reader]
-        spec.reader.refuse_other_data_sets(spec, split.source, others)
+        spec.reader.check_data_files(spec, split.source, others, echo)
     return split
 
 

@@ -21,6 +21,7 @@ from madry_models import checkpoint as ckpt
 tf1 = tf.compat.v1
 
 VERSION = 1     # bump when the embedding computation changes
+DEFAULT_BATCH_SIZE = 500
 
 
 def group_name(part, transform=ORIGINAL):
@@ -37,14 +38,18 @@ class Embeddings:
     it; the network is only built and restored when something has to be computed.
     ``progress`` follows :mod:`bsattack.progress`."""
 
-    def __init__(self, spec, checkpoint, split, cache_dir=None, batch_size=500, echo=print,
-                 progress=silent):
+    def __init__(self, spec, checkpoint, split, cache_dir=None, batch_size=DEFAULT_BATCH_SIZE,
+                 echo=print, progress=silent):
         self.spec, self.split, self.batch_size = spec, split, batch_size
         self.cache_dir, self.progress = cache_dir, progress
         self.checkpoint = ckpt.resolve_prefix(checkpoint)
         digest = ckpt.content_hash(self.checkpoint)
+        # float32 batched convolutions round differently at another batch size, so a batch
+        # other than the default enters the key (default keys stay as they were)
         self.file_key = {"checkpoint_sha256": digest, "dataset": spec.name,
-                         "data": split.fingerprint, "version": VERSION}
+                         "data": split.fingerprint, "version": VERSION,
+                         **({} if batch_size == DEFAULT_BATCH_SIZE
+                            else {"batch_size": batch_size})}
         self.path = paths.cache_file(cache_dir, "embed", spec.name, self.file_key)
         self.store = H5Store(self.path, self.file_key, echo)
         self.dim = _embedding_dim(spec, self.checkpoint)

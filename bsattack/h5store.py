@@ -66,13 +66,33 @@ def _alive(pid):
     return True
 
 
-def remove_stale_temporaries(folder):
-    """Remove ``.tmp-PID-*.h5`` files in ``folder`` whose writing process is gone."""
-    for path in glob.glob(os.path.join(glob.escape(folder), TEMPORARY_PREFIX + "*.h5")):
-        pid = os.path.basename(path)[len(TEMPORARY_PREFIX):].split("-", 1)[0]
+def _temporary_prefix(path):
+    """The name start of ``path``'s temporary copies: ``.tmp-<file name>-``."""
+    return f"{TEMPORARY_PREFIX}{os.path.basename(path)}-"
+
+
+def remove_stale_temporaries(path):
+    """Remove the leftovers of writers of the cache file ``path`` that died mid-write: its
+    temporary copies (``.tmp-<file name>-*.h5``), when its lock can be taken at once (a live
+    writer holds the lock while its copy exists, whatever its PID namespace), and the older
+    naming's ``.tmp-PID-*.h5`` files in its folder whose process is gone."""
+    folder = os.path.dirname(os.path.abspath(path))
+    own = glob.glob(os.path.join(glob.escape(folder), glob.escape(_temporary_prefix(path))
+                                 + "*.h5"))
+    if own:
+        with contextlib.suppress(OSError), open(path + ".lock", "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                own = []
+            for leftover in own:
+                with contextlib.suppress(OSError):
+                    os.remove(leftover)
+    for leftover in glob.glob(os.path.join(glob.escape(folder), TEMPORARY_PREFIX + "*.h5")):
+        pid = os.path.basename(leftover)[len(TEMPORARY_PREFIX):].split("-", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
             with contextlib.suppress(OSError):
-                os.remove(path)
+                os.remove(leftover)
 
 
 FS_IOC_GETFLAGS = 0x80086601          # Linux: the inode's attribute flags (lsattr)
@@ -147,7 +167,7 @@ class H5Store:
             check_writable_file(self.path, what=f"cache {self.path}")
         except BsattackError as exc:
             raise BsattackError(f"{exc}; choose another --cache-dir") from None
-        remove_stale_temporaries(os.path.dirname(os.path.abspath(self.path)))
+        remove_stale_temporaries(self.path)
         self._check_file()
 
     def check_writable(self):
@@ -237,8 +257,8 @@ class H5Store:
         try:
             os.makedirs(folder, exist_ok=True)
             with _locked(self.path + ".lock"):
-                fd, tmp = tempfile.mkstemp(prefix=f"{TEMPORARY_PREFIX}{os.getpid()}-",
-                                           suffix=".h5", dir=folder)
+                fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(self.path), suffix=".h5",
+                                           dir=folder)
                 os.close(fd)
                 try:
                     self._write(tmp, name, arrays, key)

@@ -105,17 +105,23 @@ def fetch(spec, dest=None, echo=print, progress=silent):
     return dest
 
 
-def refuse_other_data_sets(spec, folder, others):
-    """A BsattackError when a file of ``folder`` is another data set's published file (by its
-    published or content SHA-256): e.g. Fashion-MNIST's files given as MNIST's.  ``others``:
-    the other data sets' specs in this format.  Files that are ``spec``'s own, or no published
-    data set's (subsets, own data), pass."""
+_NOTED = set()     # (folder, its unpublished files and digests) already noted in this process
+
+
+def check_data_files(spec, folder, others, echo=print):
+    """Each file of ``spec`` in ``folder`` against the published SHA-256 values (of the file
+    or of its content, :mod:`bsattack.file_digests`): another data set's published file (e.g.
+    Fashion-MNIST's given as MNIST's, ``others``: the other specs in this format) is refused
+    with a :class:`BsattackError`; a file that is no published one (a subset, own data, a
+    damaged copy) is noted once through ``echo``, since its numbers are not comparable with
+    published ones."""
     known = {}
     for other in others:
         for data_file in other.files.values():
             for digest in (data_file.sha256, data_file.raw_sha256):
                 if digest:
                     known[digest] = (other.name, data_file.name)
+    unpublished = []
     for data_file in spec.files.values():
         path = find_file(folder, data_file.name)
         if path is None:
@@ -127,6 +133,13 @@ def refuse_other_data_sets(spec, folder, others):
             name, published = known[digest]
             raise BsattackError(f"{path} is {name}'s {published}, not {spec.name}'s "
                                 f"{data_file.name}: check --data-dir")
+        unpublished.append((os.path.basename(path), file_digests.digests(path)[0]))
+    noted = (folder, tuple(unpublished))
+    if unpublished and noted not in _NOTED:
+        _NOTED.add(noted)
+        echo(f"note: {len(unpublished)} of {spec.name}'s files in {folder} are not the "
+             f"published ones ({', '.join(name for name, _ in unpublished)}): numbers from "
+             f"them are not comparable with published ones")
 
 
 def load(spec, data_dir=None, validation_size=5000, download=True, echo=print):

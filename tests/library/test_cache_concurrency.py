@@ -36,3 +36,42 @@ def test_a_dead_writers_temporary_file_is_removed(tmp_path):
         path.write_bytes(b"partial")
     H5Store(str(tmp_path / "cache.h5"), {"k": 1}, echo=lambda *a: None)
     assert not dead.exists() and live.exists() and other.exists()
+
+
+def test_a_dead_writers_copy_goes_unless_its_lock_is_held(tmp_path):
+    """A copy named after the cache file is judged by the file's lock, not by a PID: removed
+    when the lock is free, kept while another process holds it (a writer at work)."""
+    import subprocess
+    import sys
+    cache = tmp_path / "cache.h5"
+    copy = tmp_path / ".tmp-cache.h5-abc123.h5"
+    other = tmp_path / ".tmp-other.h5-abc123.h5"        # another file's copy: not judged here
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys, time; h = open(sys.argv[1], 'a'); "
+         "fcntl.flock(h, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)",
+         str(cache) + ".lock"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        for path in (copy, other):
+            path.write_bytes(b"partial")
+        H5Store(str(cache), {"k": 1}, echo=lambda *a: None)
+        assert copy.exists() and other.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    H5Store(str(cache), {"k": 1}, echo=lambda *a: None)
+    assert not copy.exists() and other.exists()
+
+
+def test_a_writer_names_its_copy_after_the_cache_file(tmp_path, monkeypatch):
+    import tempfile
+    made = []
+    real = tempfile.mkstemp
+
+    def mkstemp(**kwargs):
+        made.append(kwargs["prefix"])
+        return real(**kwargs)
+    store = H5Store(str(tmp_path / "cache.h5"), {"k": 1}, echo=lambda *a: None)
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    store.put("g", {"x": np.zeros(3)}, {"name": "g"})
+    assert made == [".tmp-cache.h5-"]

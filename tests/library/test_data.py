@@ -63,3 +63,28 @@ def test_env_variable_and_folder_aliases(fixture_data_dir, monkeypatch, tmp_path
     monkeypatch.setattr(paths, "DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv(data.DATA_ENV, fixture_data_dir)
     assert data.locate(get_spec("fashion")) == os.path.join(fixture_data_dir, "fashion")
+
+
+def test_files_that_are_no_published_ones_are_noted_once(fixture_data_dir, tmp_path,
+                                                         monkeypatch):
+    """The fixtures are no published files: one note naming all four, once per process;
+    files whose content is the published one pass silently."""
+    from bsattack import file_digests, idx_data
+    monkeypatch.setattr(paths, "CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(idx_data, "_NOTED", set())
+    spec = get_spec("mnist")
+    lines = []
+    data.load(spec, fixture_data_dir, validation_size=100, download=False, echo=lines.append)
+    data.load(spec, fixture_data_dir, validation_size=100, download=False, echo=lines.append)
+    assert len(lines) == 1 and lines[0].startswith("note: 4 of mnist's files in ")
+    assert all(f.name in lines[0] for f in spec.files.values())
+    real = file_digests.digests
+    published = {f.name: (f.sha256, f.raw_sha256) for f in spec.files.values()}
+
+    def as_published(path, cache_dir=None):
+        return published.get(os.path.basename(path)) or real(path, cache_dir)
+    monkeypatch.setattr(file_digests, "digests", as_published)
+    monkeypatch.setattr(idx_data, "_NOTED", set())
+    lines.clear()
+    data.load(spec, fixture_data_dir, validation_size=100, download=False, echo=lines.append)
+    assert lines == []

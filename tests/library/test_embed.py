@@ -89,3 +89,21 @@ def test_group_of_the_wrong_shape_is_rebuilt(mnist):
     np.testing.assert_array_equal(make().get("test"), want)
     assert any("wrong shape" in m for m in messages)
 
+
+
+def test_a_cache_made_at_another_batch_size_is_not_served(small_checkpoint, small_split,
+                                                          tmp_path, monkeypatch):
+    """Batched float32 convolutions round differently: the batch-1 embeddings are computed,
+    not read from the batch-500 cache; the default batch's file name is the one it had."""
+    spec, checkpoint, split = get_spec("mnist"), small_checkpoint("mnist"), small_split("mnist")
+    default = Embeddings(spec, checkpoint, split, cache_dir=tmp_path)
+    default.get("test")
+    one = Embeddings(spec, checkpoint, split, cache_dir=tmp_path, batch_size=1)
+    assert one.path != default.path and "batch_size" not in default.file_key
+    computed = []
+    real = Embeddings._compute
+    monkeypatch.setattr(Embeddings, "_compute",
+                        lambda self, *a: computed.append(self.batch_size) or real(self, *a))
+    one.get("test")
+    Embeddings(spec, checkpoint, split, cache_dir=tmp_path, batch_size=1).get("test")
+    assert computed == [1]
