@@ -8,9 +8,16 @@ def _cell(value):
     return f"{value:.6g}" if isinstance(value, float) else value
 
 
+# every character str.splitlines breaks a line at, and how it is written in a header
+LINE_BREAKS = {"\n": "\\n", "\r": "\\r", "\v": "\\v", "\f": "\\f", "\x1c": "\\x1c",
+               "\x1d": "\\x1d", "\x1e": "\\x1e", "\x85": "\\x85", "\u2028": "\\u2028",
+               "\u2029": "\\u2029"}
+
+
 def comment(line):
-    """A header line as one ``#`` comment line, whatever it contains (line breaks escaped)."""
-    return "# " + str(line).replace("\r", "\\r").replace("\n", "\\n")
+    """A header line as one ``#`` comment line, whatever it contains (every line break that
+    ``str.splitlines`` knows escaped)."""
+    return "# " + str(line).translate(str.maketrans(LINE_BREAKS))
 
 
 def write_csv(path, rows, columns, header=(), cell=None):
