@@ -355,8 +355,8 @@ def _run_chunk(model, payload):
     evals, forward = np.zeros(len(x), np.int64), np.zeros(len(x), np.int64)
     if correct.any():
         attack = registry.build(model, payload["settings"])
-        args = (x[correct], labels[correct], payload["limits"], ids[correct])
-        result = attack.run(*args, known=known) if known else attack.run(*args)
+        result = attack.run(x[correct], labels[correct], payload["limits"], ids[correct],
+                            known=known)
         adversarial[correct], evals[correct] = result.adversarial, result.grad_evals
         forward[correct] = result.forward_evals
         linf[correct] = np.where(result.found, np.abs(result.adversarial - x[correct]).max(1),

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bsattack.attacks.base import FixedBudgetAttack, Settings, keyed_rng, pool_loop, project
+from bsattack.attacks.base import (STREAMS, FixedBudgetAttack, Settings, keyed_rng, pool_loop,
+                                   project)
 from bsattack.errors import BsattackError
 
 LOSSES = ("ce", "dlr")
@@ -25,7 +26,6 @@ ORACLE_LOSS = {"ce": "xent", "dlr": "dlr"}
 MOMENTUM = 0.75
 RHO = 0.75
 FIRST_CHECK, PERIOD_DECREASE, MIN_PERIOD = 0.22, 0.03, 0.06
-RANDOM_STREAM = 2
 
 
 @dataclass
@@ -72,7 +72,7 @@ class APGD(FixedBudgetAttack):
 
     def attack_at(self, x, labels, eps, ids, restart):
         s = self.settings
-        start = random_start(x, eps, ids, s.seed, (RANDOM_STREAM, restart), self.model.bounds)
+        start = random_start(x, eps, ids, s.seed, (STREAMS["apgd"], restart), self.model.bounds)
         return apgd(self.model, x, labels, eps, start, s.iterations, s.batch_size,
                     ORACLE_LOSS[s.loss])
 
@@ -87,7 +87,8 @@ def apgd(model, x, labels, eps, start, iterations, batch_size, loss, targets=Non
 
     def begin(jobs):
         k = len(jobs)
-        return {"job": jobs, "x": start[jobs], "x_old": start[jobs], "eta": np.full(k, 2 * eps, np.float32),
+        return {"job": jobs, "x": start[jobs], "x_old": start[jobs],
+                "eta": np.full(k, 2 * eps, np.float32),
                 "it": np.zeros(k, np.int64), "f_last": np.full(k, -np.inf),
                 "f_best": np.full(k, -np.inf), "x_best": start[jobs],
                 "g_best": np.zeros_like(start[jobs]), "increases": np.zeros(k, np.int64),

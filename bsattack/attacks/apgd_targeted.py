@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bsattack.attacks.apgd import apgd, random_start
-from bsattack.attacks.base import FixedBudgetAttack, Settings
+from bsattack.attacks.base import STREAMS, FixedBudgetAttack, Settings
 from bsattack.errors import BsattackError
 
-RANDOM_STREAM = 5
 DLR_EPSILON = 1e-12
 
 
@@ -80,7 +79,7 @@ class APGDTargeted(FixedBudgetAttack):
             if not len(todo):
                 break
             start = random_start(x[todo], eps, ids[todo], s.seed,
-                                 (RANDOM_STREAM, restart, rank), model.bounds)
+                                 (STREAMS["apgd-t"], restart, rank), model.bounds)
             found, hit, spent = apgd(model, x[todo], labels[todo], eps, start, s.iterations,
                                      s.batch_size, TargetedDLR, targets[todo, rank])
             evals[todo] += spent

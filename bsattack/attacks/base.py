@@ -3,9 +3,12 @@
 Units: an attack sees images as flat rows [N, d] in the model's box (``model.bounds``, the
 paper's [-0.5, 0.5] for every data set here; the network adapter maps them to its own input),
 and thresholds (ε, α·ε) in the same units.  An attack is a class built as
-``Attack(model, settings)`` whose ``run(x, labels, thresholds, ids)`` returns one
-:class:`AttackResult`.  ``ids`` (the test-set index of each row) key every random draw, so an
-image's result never depends on the batch, chunk or process it was attacked in.
+``Attack(model, settings)`` (``settings`` a :class:`Settings`) whose
+``run(x, labels, thresholds, ids=None, known=None)`` returns one :class:`AttackResult`.
+``ids`` (the test-set index of each row) key every random draw, so an image's result never
+depends on the batch, chunk or process it was attacked in; each attack draws from its own
+stream, :data:`STREAMS`.  ``known`` (member name -> AttackResult on the same rows) lets an
+attack made of attacks reuse a member's result; a single attack ignores it.
 
 Two families share the multi-threshold logic written here once:
 - fixed-budget attacks (PGD, APGD, FGSM, Square) implement ``attack_at(x, labels, eps, ids,
@@ -25,6 +28,10 @@ import numpy as np
 
 # float32 rounding of a projection or of tanh: an L∞ counts as within a threshold up to this
 LINF_TOLERANCE = 1e-6
+# the random stream of each attack that draws (registry name -> the number keyed_rng gets
+# after the seed and the image): distinct, and fixed, since every draw and so every cached
+# result depends on it
+STREAMS = {"pgd": 1, "apgd": 2, "cw": 3, "apgd-t": 5, "square": 6}
 
 
 @dataclass
@@ -74,17 +81,25 @@ class AttackResult:
 
 
 class Settings:
-    """Base of every attack's settings dataclass: ``key()`` is what decides its results (the
-    cache key) except the batch size, which the caches add themselves when it is not the
-    default (float32 batched convolutions round differently per batch).  ``version`` counts changes of
-    the algorithm behind the same settings: from 2 on it enters the key (version 1, the
-    original algorithm, keeps the key it always had), so a changed algorithm never reads an
-    older one's cached results.  ``uses_forward_queries``: whether the attack spends forward
-    evaluations (its records then carry them); ``members``: the attacks it runs (a plain
-    attack is its own one member)."""
-    name = ""
-    version = 1
-    uses_forward_queries = False
+    """Base of every attack's settings dataclass.
+
+    What callers read of any attack's settings: ``name`` (the registry's), ``version``
+    (counts changes of the algorithm behind the same settings: from 2 on it enters the key,
+    version 1, the original algorithm, keeps the key it always had, so a changed algorithm
+    never reads an older one's cached results), ``uses_forward_queries`` (whether the attack
+    spends forward evaluations; its records then carry them), ``restarts`` (runs per image;
+    an attack that runs once keeps 1), and ``batch_size`` and ``seed``, which every subclass
+    makes dataclass fields (the commands replace them).  ``members``: the attacks it runs (a
+    plain attack is its own one member); ``describe()``: one line for logs and reports.
+    ``key()`` is what decides the results (the cache key): the dataclass fields except the
+    batch size, which the caches add themselves when it is not the default (float32 batched
+    convolutions round differently per batch); attributes that are not fields stay out."""
+    name: str = ""
+    version: int = 1
+    uses_forward_queries: bool = False
+    restarts: int = 1
+    batch_size: int
+    seed: int
 
     @property
     def members(self):
@@ -99,6 +114,11 @@ class Settings:
         key.pop("batch_size", None)
         key["attack"] = self.name
         return versioned(self, {k: list(v) if isinstance(v, tuple) else v for k, v in key.items()})
+
+    def describe(self):
+        """One line naming the attack and its settings, for logs and reports."""
+        raise NotImplementedError(f"{type(self).__name__} defines no describe(): every attack's "
+                                  f"settings must (logs and reports print it)")
 
 
 def versioned(settings, key):
@@ -130,12 +150,13 @@ def run_with_restarts(run_once, x, labels, thresholds, ids, restarts):
 
 class RestartedAttack:
     """An attack whose ``run`` is ``_run_once(x, labels, thresholds, ids, restart)`` under
-    :func:`run_with_restarts` (``settings.restarts`` of them), on flat float32 rows."""
+    :func:`run_with_restarts` (``settings.restarts`` of them), on flat float32 rows; ``known``
+    is ignored (a single attack has no members to reuse)."""
 
     def __init__(self, model, settings):
         self.model, self.settings = model, settings
 
-    def run(self, x, labels, thresholds, ids=None):
+    def run(self, x, labels, thresholds, ids=None, known=None):
         x = np.asarray(x, np.float32).reshape(len(x), -1)
         labels = np.asarray(labels, np.int64)
         ids = np.arange(len(x)) if ids is None else np.asarray(ids)
@@ -189,7 +210,8 @@ def pool_loop(model, jobs, n_jobs, batch_size, loss, start, step, finish, labels
     ``step(state, value, grad, logits) -> done`` (a bool per row; it updates ``state`` in
     place); the rows that are done go to ``finish(jobs, state_rows)``, which may return new
     jobs for the queue, and new jobs take their place.  ``labels_of(jobs)`` gives the true
-    labels, ``targets_of(jobs)`` (when given) the target classes a targeted loss needs.  Returns the gradient evaluations per job."""
+    labels, ``targets_of(jobs)`` (when given) the target classes a targeted loss needs.
+    Returns the gradient evaluations per job."""
     evals = np.zeros(n_jobs, np.int64)
     queue = deque(jobs)
     state = None

@@ -18,7 +18,8 @@ from bsattack.attacks.base import AttackResult, Settings, versioned
 
 class CompositeSettings(Settings):
     """Base of a composite's settings dataclass, whose fields ``full`` and ``cascade`` hold the
-    members' own settings, in order; the key is theirs (not the batch size or seed)."""
+    members' own settings, in order; the key is theirs (not the batch size or seed).  The
+    composite runs once (``restarts`` 1); its members restart as their settings say."""
 
     def key(self):
         return versioned(self, {"attack": self.name, "full": [s.key() for s in self.full],

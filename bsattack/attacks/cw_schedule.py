@@ -3,7 +3,7 @@ variant, and :mod:`.cw_reference`): its constants, the paper's two starts, and t
 threshold mode."""
 import numpy as np
 
-from bsattack.attacks.base import LINF_TOLERANCE, keyed_rng
+from bsattack.attacks.base import LINF_TOLERANCE, STREAMS, keyed_rng
 
 # li_attack.py's defaults
 DECREASE_FACTOR = 0.9
@@ -21,7 +21,6 @@ ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
 # skips the second
 NOISE_SIGMA = 0.2
 INITS = ("gray", "noise")
-NOISE_STREAM = 3
 PAPER_BOX = (-0.5, 0.5)
 
 
@@ -31,7 +30,7 @@ def initial_image(kind, x, image_id, seed, restart=0, bounds=PAPER_BOX):
     low, high = bounds
     if kind == "gray":
         return np.full_like(x, (low + high) / 2)
-    stream = (NOISE_STREAM, restart) if restart else ()
+    stream = (STREAMS["cw"], restart) if restart else ()
     noise = keyed_rng(seed, image_id, *stream).normal(0.0, NOISE_SIGMA * (high - low), x.shape)
     return np.clip(x + noise, low, high).astype(np.float32)
 

@@ -12,7 +12,6 @@ from bsattack.attacks.base import FixedBudgetAttack, Settings, batches, project
 @dataclass
 class FGSMSettings(Settings):
     name = "fgsm"
-    restarts = 1              # deterministic: one run
     batch_size: int = 500
     seed: int = 0
 

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bsattack.attacks.base import FixedBudgetAttack, Settings, keyed_rng, pool_loop, project
+from bsattack.attacks.base import (STREAMS, FixedBudgetAttack, Settings, keyed_rng, pool_loop,
+                                   project)
 from bsattack.errors import BsattackError
 
 LOSSES = ("xent", "cw")
 CW_CONFIDENCE = 50.0
-RANDOM_STREAM = 1        # the random-start stream of keyed_rng (other attacks use others)
 
 
 @dataclass
@@ -53,7 +53,7 @@ class PGDSettings(Settings):
 
 def random_start(x, eps, ids, seed, restart, bounds):
     """x + U(−ε, ε) per image from its own generator, clipped to the box."""
-    noise = np.stack([keyed_rng(seed, i, RANDOM_STREAM, restart).uniform(-1, 1, x.shape[1])
+    noise = np.stack([keyed_rng(seed, i, STREAMS["pgd"], restart).uniform(-1, 1, x.shape[1])
                       for i in ids]) if len(x) else np.zeros_like(x)
     return np.clip(x + eps * noise.astype(np.float32), *bounds).astype(np.float32)
 
@@ -92,8 +92,8 @@ class LinfPGD(FixedBudgetAttack):
         def finish(jobs, rows):
             adversarial[jobs] = rows["x"]
 
-        evals = pool_loop(self.model, range(len(x)), len(x), s.batch_size, oracle_loss, begin, step, finish,
-                          lambda jobs: labels[jobs])
+        evals = pool_loop(self.model, range(len(x)), len(x), s.batch_size, oracle_loss, begin,
+                          step, finish, lambda jobs: labels[jobs])
         last = ~fooled
         if last.any():                        # the last iterate, after the final step
             fooled[last] = self.model.predict(adversarial[last]) != labels[last]

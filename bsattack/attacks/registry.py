@@ -3,8 +3,9 @@ commands generate their Click options from the settings' fields
 (:mod:`bsattack.commands.attack_options`), the experiment and the challenge code build
 attacks through :func:`build`.  Adding an attack: one module with a settings dataclass
 (subclass of :class:`~bsattack.attacks.base.Settings`) and a class
-``Attack(model, settings).run(x, labels, thresholds, ids) -> AttackResult``, plus one line
-here.  Nothing here imports TensorFlow.
+``Attack(model, settings).run(x, labels, thresholds, ids=None, known=None) -> AttackResult``
+(a random stream of its own in ``base.STREAMS`` if it draws), plus one line here.  Nothing
+here imports TensorFlow.
 """
 from dataclasses import dataclass
 
@@ -34,8 +35,10 @@ ENTRIES = (
     Entry("apgd-t", APGDTSettings, APGDTargeted, "AutoAttack's targeted Auto-PGD (DLR)"),
     Entry("fgsm", FGSMSettings, FGSM, "Goodfellow's one-step FGSM"),
     Entry("square", SquareSettings, Square, "Andriushchenko et al.'s Square (forward passes only)"),
-    Entry("autoattack", AutoAttackSettings, AutoAttack, "AutoAttack's standard cascade without FAB-T"),
-    Entry("worst", WorstSettings, WorstCase, "per image the best of C&W, PGD, then APGD-CE, APGD-T and Square"),
+    Entry("autoattack", AutoAttackSettings, AutoAttack,
+          "AutoAttack's standard cascade without FAB-T"),
+    Entry("worst", WorstSettings, WorstCase,
+          "per image the best of C&W, PGD, then APGD-CE, APGD-T and Square"),
 )
 ATTACKS = {entry.name: entry for entry in ENTRIES}
 

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bsattack.attacks.base import FixedBudgetAttack, Settings, batches, keyed_rng, project
+from bsattack.attacks.base import (STREAMS, FixedBudgetAttack, Settings, batches, keyed_rng,
+                                   project)
 from bsattack.errors import BsattackError
 
-RANDOM_STREAM = 6
 HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)   # of SCHEDULE_LENGTH iterations
 SCHEDULE_LENGTH = 10000
 DRAW_BLOCK = 100     # iterations whose draws an image takes from its generator at once
@@ -96,7 +96,7 @@ class Square(FixedBudgetAttack):
         height, width, channels = self.model.image_shape
         low, high = self.model.bounds
         k = len(x)
-        generators = [keyed_rng(s.seed, i, RANDOM_STREAM, restart) for i in ids]
+        generators = [keyed_rng(s.seed, i, STREAMS["square"], restart) for i in ids]
         stripes = np.stack([np.where(g.random((1, width, channels)) < 0.5, -1, 1)
                             for g in generators]).astype(np.float32)
         clean = x.reshape(k, height, width, channels)

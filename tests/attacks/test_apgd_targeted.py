@@ -6,8 +6,9 @@ import pytest
 import tensorflow as tf
 
 from bsattack.attacks import apgd as apgd_module
-from bsattack.attacks.apgd_targeted import (RANDOM_STREAM, APGDTargeted, APGDTSettings,
-                                            TargetedDLR, target_classes)
+from bsattack.attacks.apgd_targeted import (APGDTargeted, APGDTSettings, TargetedDLR,
+                                            target_classes)
+from bsattack.attacks.base import STREAMS
 from bsattack.attacks.model import LogitsModel
 from support.plain_model import apgd_loop
 
@@ -76,7 +77,7 @@ def test_apgd_t_is_the_numpy_loop_target_after_target(linear):
         spent, hit, example = 0, False, x[i]
         for rank in range(count):
             start = apgd_module.random_start(x[i:i + 1], eps, ids[i:i + 1], 3,
-                                             (RANDOM_STREAM, 0, rank), (-0.5, 0.5))[0]
+                                             (STREAMS["apgd-t"], 0, rank), (-0.5, 0.5))[0]
             t = targets[i, rank]
 
             def evaluate(v, t=t, i=i):

@@ -9,6 +9,7 @@ import tensorflow as tf
 from bsattack import data
 from bsattack.attacks import apgd as apgd_module
 from bsattack.attacks.apgd import APGD, APGDSettings
+from bsattack.attacks.base import STREAMS
 from bsattack.attacks.cw import CarliniLinf, CWSettings
 from bsattack.attacks.fgsm import FGSM, FGSMSettings
 from bsattack.attacks.model import Model
@@ -155,7 +156,7 @@ def test_apgd_matches_numpy_loop(mnist, loss):
     x, y, ids, eps = x[:12], y[:12], ids[:12], 0.05
     result = APGD(model, APGDSettings(iterations=20, loss=loss, batch_size=5, seed=2)).run(
         x, y, [eps], ids)
-    starts = apgd_module.random_start(x, eps, ids, 2, (apgd_module.RANDOM_STREAM, 0), (-0.5, 0.5))
+    starts = apgd_module.random_start(x, eps, ids, 2, (STREAMS["apgd"], 0), (-0.5, 0.5))
     f_of, oracle = {"ce": (xent, "xent"), "dlr": (dlr, "dlr")}[loss]
     runs = [apgd_loop(lambda v, i=i: plain.evaluate(v, y[i], oracle)[1:],
                       lambda z, i=i: f_of(z, y[i]), x[i], y[i], eps, 20, starts[i])

@@ -9,7 +9,6 @@ import pytest
 import tensorflow as tf
 from click.testing import CliRunner
 
-from bsattack.attacks import square as square_module
 from bsattack.attacks.model import LogitsModel, Model
 from bsattack.attacks.square import Square, SquareSettings, window_fraction
 from bsattack.datasets import get_spec
@@ -205,4 +204,3 @@ def test_chunks_cached_before_forward_evaluations_read_as_zeros():
     from bsattack import experiment
     np.testing.assert_array_equal(experiment._forward_evals({"linf": np.zeros(3)}),
                                   np.zeros(3, np.int64))
-    assert square_module.RANDOM_STREAM not in (1, 2, 5)     # PGD's, APGD's, APGD-T's
