@@ -9,7 +9,9 @@ removed in the nearest existing folder.  Nothing else is created.
 
 ``save_npy``, ``save_json`` (strict JSON: NaN and ±inf become null), ``save_text``,
 ``atomic_text`` (a handle for csv writers) and ``save_figure`` write through a temporary file
-next to the destination; an OS error becomes one line naming the file.
+next to the destination; an OS error becomes one line naming the file.  Files that belong
+together (a run's JSON, CSV and figure) are written inside :func:`bsattack.atomic.staged`, so
+that they replace the previous set together.
 """
 import contextlib
 import errno

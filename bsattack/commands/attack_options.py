@@ -131,3 +131,12 @@ def _shared_with(param, members):
     """Whether an option of another attack is also an option of a chosen one."""
     return any(param == _param(registry.get(m), f)[0]
                for m in members for f in _fields(registry.get(m)))
+
+
+def only_own_options(options):
+    """The options that apply to the attack ``options["attack"]`` and its members, the others
+    (another attack's budget) set to None."""
+    attack = options["attack"]
+    members = {s.name for s in registry.get(attack).settings().members}
+    own = set(attack_option_names(sorted(members | {attack})))
+    return {k: (v if k in own else None) for k, v in options.items()} | {"attack": attack}

@@ -15,10 +15,9 @@ from bsattack.commands.options import (batch_size_option, checkpoint_option, dat
 @validation_size_option
 def accuracy(spec, checkpoint, data_dir, n, batch_size, validation_size):
     """Print the natural accuracy of CHECKPOINT on the test set."""
-    from bsattack import data, models
+    from bsattack.pipelines.accuracy import natural_accuracy
     path = resolve_checkpoint(spec, checkpoint)
-    split = data.load(spec, data_dir, validation_size, echo=click.echo)
-    images, labels = split.test_x[:n], split.test_y[:n]
-    acc = models.accuracy(spec, path, images, labels, batch_size)
-    click.echo(f"{spec.name} natural accuracy of {path}: {100 * acc:.2f}% "
-               f"({int(round(acc * len(labels)))}/{len(labels)} test images)")
+    correct, images = natural_accuracy(spec, path, n, batch_size, data_dir, validation_size,
+                                       echo=click.echo)
+    click.echo(f"{spec.name} natural accuracy of {path}: {100 * correct / images:.2f}% "
+               f"({correct}/{images} test images)")

@@ -1,15 +1,14 @@
 """`evaluate`: score a challenge-format attack file as MadryLab's run_attack.py does;
 `attack`: write one; `leaderboard`: the project's attacks next to the published boards."""
 
-import os
 
 import click
 
 from bsattack.commands.common import command_line, progressbar
-from bsattack.commands.attack_options import (attack_option_names, attack_options,
+from bsattack.commands.attack_options import (attack_options, only_own_options,
                                               settings_from_options)
 from bsattack.errors import BsattackError
-from bsattack.leaderboard import ROWS as LEADERBOARD_ROWS
+from bsattack.pipelines.leaderboard import ROWS as LEADERBOARD_ROWS
 from bsattack.commands.options import (checkpoint_option, chosen_precision, data_dir_option,
                                       dataset_option, executor_from_options, executor_options,
                                       out_option, precision_option, resolve_checkpoint,
@@ -99,9 +98,7 @@ def leaderboard(spec, checkpoint, data_dir, validation_size, cache_dir, precisio
                 ray_address, rows, n, out, **options):
     """Run PGD, C&W L∞, APGD, Square, AutoAttack or the worst case on CHECKPOINT and print
     their accuracies next to the published challenge leaderboards."""
-    from bsattack import challenge, data
-    from bsattack import leaderboard as board
-    from bsattack.outputs import check_writable_file
+    from bsattack.pipelines.leaderboard import leaderboard as board
     names = [r.strip() for r in rows.split(",") if r.strip()]
     unknown = [r for r in names if r not in LEADERBOARD_ROWS]
     if unknown or not names:
@@ -114,30 +111,13 @@ def leaderboard(spec, checkpoint, data_dir, validation_size, cache_dir, precisio
         for key, value in LEADERBOARD_ROWS[name].items():
             if key != "attack" and options.get(key) not in (None, value):
                 raise BsattackError(f"row {name} sets --{key.replace('_', '-')} {value}")
-        attacks.append((name, _settings(spec, _only_own(row))))
-    if out:
-        check_writable_file(out, "--out")
+        attacks.append((name, _settings(spec, only_own_options(row))))
     path = resolve_checkpoint(spec, checkpoint)
     precision = chosen_precision(precision, click.echo)
-    split = data.load(spec, data_dir, validation_size, echo=click.echo)
-    n = n or len(split.test_x)
     with executor_from_options(workers, ray_address) as executor:
-        found = board.project_rows(spec, path, split, n, attacks, echo=click.echo,
-                                   progress_for=progressbar, cache_dir=cache_dir,
-                                   executor=executor, precision=precision)
-    text = board.render(spec, path, n, found, command=command_line(), precision=precision)
+        text = board(spec, path, attacks, n, data_dir, validation_size, out, command_line(),
+                     echo=click.echo, progress_for=progressbar, cache_dir=cache_dir,
+                     executor=executor, precision=precision)
     click.echo(text)
     if out:
-        challenge.save_text_atomic(out, text)
-        board.save_summary(os.path.splitext(out)[0] + ".json", spec, path, n, found,
-                           command_line(), precision)
         click.echo(f"saved {out}")
-
-
-def _only_own(options):
-    """The options that apply to the row's attack (the others are the other rows')."""
-    from bsattack.attacks import registry
-    attack = options["attack"]
-    members = {s.name for s in registry.get(attack).settings().members}
-    own = set(attack_option_names(sorted(members | {attack})))
-    return {k: (v if k in own else None) for k, v in options.items()} | {"attack": attack}

@@ -6,14 +6,14 @@
 extractor h of panel a); ``--natural-checkpoint`` the naturally trained one (h of panel b)."""
 import click
 
-from bsattack import distance, divergence
 from bsattack.commands.attack_options import (attack_option_names, attack_options,
                                                settings_from_options)
 from bsattack.commands.common import command_line, progressbar
 from bsattack.commands.options import (RESULTS_DIR, SEED, FiniteFloat, attacked_n_option,
                                        batch_size_option, cache_dir_option, checkpoint_option,
                                        chosen_precision, data_dir_option, dataset_option,
-                                       precision_option, resolve_checkpoint,
+                                       grid_option, k_option, p_option, perplexity_option,
+                                       precision_option, resolve_checkpoint, tsne_option,
                                        validation_size_option)
 
 natural_checkpoint_option = click.option(
@@ -25,10 +25,6 @@ extractor_option = click.option(
     help="Feature extractor h: adversarially or naturally trained model (repeatable).")
 out_dir_option = click.option("--out", "out_dir", type=click.Path(file_okay=False),
                               default=RESULTS_DIR, show_default=True, help="Output folder.")
-k_option = click.option("--k", type=click.IntRange(min=1), default=distance.DEFAULT_K,
-                        show_default=True, help="Nearest training points averaged in D (Eq. 2).")
-p_option = click.option("--p", type=FiniteFloat(min=1), default=distance.DEFAULT_P,
-                        show_default=True, help="The lp norm of D (Eq. 2).")
 transform_option = click.option("--alpha", type=FiniteFloat(), default=None,
                                 help="x' = αx + β of Figure 5 [default: the paper's, MNIST "
                                      "0.7, Fashion-MNIST 0.9].")
@@ -41,19 +37,6 @@ EMBEDDINGS_FLOAT32 = ("the embeddings h(x) are always float32 (the distances and
                       "computed on them are results)")
 
 
-def _even(ctx, param, value):
-    if value % 2:
-        raise click.BadParameter(f"{value} is odd; the convergence check halves the grid")
-    return value
-
-
-grid_option = click.option("--grid", type=click.IntRange(min=2), default=divergence.DEFAULT_GRID,
-                           show_default=True, callback=_even,
-                           help="Integration grid intervals per axis (even).")
-tsne_option = click.option("--tsne", type=click.Choice(divergence.TSNE_METHODS),
-                           default="opentsne", show_default=True, help="t-SNE implementation.")
-perplexity_option = click.option("--perplexity", type=FiniteFloat(min=1),
-                                 default=divergence.DEFAULT_PERPLEXITY, show_default=True)
 tsne_seed_option = click.option("--tsne-seed", type=SEED, default=0, show_default=True,
                                 help="Seed of t-SNE and of the per-class subsample.")
 

@@ -1,12 +1,10 @@
-"""`fetch`, `checkpoints`, `fetch-data`: get the challenge checkpoints and the data sets."""
-import os
-
+"""`fetch`, `checkpoints`, `fetch-data`: get the challenge checkpoints and the data sets (the
+work is in :mod:`bsattack.pipelines.fetching`)."""
 import click
 
-from bsattack.datasets import DATASETS
 from bsattack.commands.common import progressbar
-from bsattack.commands.options import DatasetChoice
-from bsattack.paths import CHECKPOINTS_DIR
+from bsattack.commands.options import DATASETS, DatasetChoice
+from bsattack.pipelines import fetching
 
 
 @click.command()
@@ -16,33 +14,21 @@ from bsattack.paths import CHECKPOINTS_DIR
 def fetch(name, dest):
     """Download checkpoint NAME (see 'cli.py checkpoints'), verify its SHA-256 and unpack it
     atomically; a no-op when it is already present."""
-    from bsattack import manifest
-    manifest.fetch_checkpoint(name, dest, echo=click.echo, progress=progressbar)
+    fetching.fetch_checkpoint(name, dest, echo=click.echo, progress=progressbar)
 
 
 @click.command()
 def checkpoints():
     """List the manifest's checkpoints and which are present in checkpoints/ (step, size)."""
-    from bsattack import manifest
-    entries = manifest.load()
     rows = [("name", "data", "present", "step", "size", "source")]
-    for entry in entries.values():
-        found = manifest.status(os.path.join(CHECKPOINTS_DIR, entry.name))
-        rows.append((entry.name, entry.dataset, "yes" if found.present else "no",
-                     str(found.step) if found.present else "-",
-                     f"{found.size / 1e6:.1f} MB" if found.present else "-",
-                     entry.url or "ships with the project"))
-    others = sorted(d for d in os.listdir(CHECKPOINTS_DIR) if d not in entries
-                    and not d.startswith(".") and os.path.isdir(os.path.join(CHECKPOINTS_DIR, d)))
-    for folder in others:
-        found = manifest.status(os.path.join(CHECKPOINTS_DIR, folder))
-        if found.present:
-            rows.append((folder, "?", "yes", str(found.step), f"{found.size / 1e6:.1f} MB",
-                         "local folder, not in the manifest"))
+    rows += [(c.name, c.dataset, "yes" if c.present else "no",
+              "-" if c.step is None else str(c.step),
+              "-" if c.size is None else f"{c.size / 1e6:.1f} MB", c.source)
+             for c in fetching.list_checkpoints()]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
-    click.echo(f"(folder: {CHECKPOINTS_DIR}; get one with 'python cli.py fetch NAME')")
+    click.echo(f"(folder: {fetching.CHECKPOINTS_DIR}; get one with 'python cli.py fetch NAME')")
 
 
 @click.command("fetch-data")
@@ -52,5 +38,4 @@ def checkpoints():
 def fetch_data(spec, dest):
     """Download data set NAME from its canonical mirror, checking each file's SHA-256; files
     already present with the right checksum are kept."""
-    from bsattack import data
-    data.fetch_data(spec, dest, echo=click.echo, progress=progressbar)
+    fetching.fetch_data(spec, dest, echo=click.echo, progress=progressbar)

@@ -10,12 +10,13 @@ import math
 
 import click
 
+from bsattack import distance, divergence
 from bsattack.datasets import DATASETS, PAPER_N, PAPER_TABLE_DATASETS, DatasetSpec
 from bsattack.datasets import get_spec  # (the commands' name -> spec)
 from bsattack.errors import BsattackError
 from bsattack.limits import SEED_MAX
 from bsattack.manifest import resolve_checkpoint  # noqa: F401  (the commands' one import)
-from bsattack.paths import CACHE_DIR, RESULTS_DIR  # noqa: F401  (the default output folder)
+from bsattack.paths import CACHE_DIR, RESULTS_DIR  # noqa: F401  (the default folders)
 
 
 class FiniteFloat(click.FloatRange):
@@ -95,6 +96,13 @@ cache_dir_option = click.option("--cache-dir", type=click.Path(file_okay=False),
                                      "resumable).")
 
 
+def check_blind_spot(alpha, beta):
+    """Refuse ``--alpha``/``--beta`` outside the paper's range (0 < α ≤ 1, |β| ≤ (1 − α)/2)
+    before any work."""
+    from bsattack.transforms import validate
+    validate(alpha, beta)
+
+
 def executor_options(command):
     """``--workers`` and ``--ray-address``: where the chunks are computed (see
     :mod:`bsattack.parallel`); without them, in this process."""
@@ -141,3 +149,25 @@ def chosen_precision(requested, echo, float32_only=None):
     if requested == "auto" or why not in ("requested", float32_only):
         echo(f"--precision {requested}: {chosen} ({why})")
     return chosen
+
+
+# the measures of Figures 1-3 and 5 (D of Eq. 2) and of Table 1 (K-L of Eq. 3)
+k_option = click.option("--k", type=click.IntRange(min=1), default=distance.DEFAULT_K,
+                        show_default=True, help="Nearest training points averaged in D (Eq. 2).")
+p_option = click.option("--p", type=FiniteFloat(min=1), default=distance.DEFAULT_P,
+                        show_default=True, help="The lp norm of D (Eq. 2).")
+
+
+def _even(ctx, param, value):
+    if value % 2:
+        raise click.BadParameter(f"{value} is odd; the convergence check halves the grid")
+    return value
+
+
+grid_option = click.option("--grid", type=click.IntRange(min=2), default=divergence.DEFAULT_GRID,
+                           show_default=True, callback=_even,
+                           help="Integration grid intervals per axis (even).")
+tsne_option = click.option("--tsne", type=click.Choice(divergence.TSNE_METHODS),
+                           default="opentsne", show_default=True, help="t-SNE implementation.")
+perplexity_option = click.option("--perplexity", type=FiniteFloat(min=1),
+                                 default=divergence.DEFAULT_PERPLEXITY, show_default=True)

@@ -12,12 +12,10 @@ from dataclasses import dataclass
 import click
 
 from bsattack.commands.common import command_line
-from bsattack.commands.options import (chosen_precision, data_dir_option, executor_options,
-                                      get_spec, precision_option, resolve_checkpoint,
-                                      validation_size_option)
-from bsattack.datasets import DATASETS, PAPER_TABLE_DATASETS
-from bsattack.outputs import check_writable_dir
-from bsattack.paths import RESULTS_DIR
+from bsattack.commands.options import (DATASETS, PAPER_TABLE_DATASETS, RESULTS_DIR,
+                                       chosen_precision, data_dir_option, executor_options,
+                                       get_spec, precision_option, resolve_checkpoint,
+                                       validation_size_option)
 from bsattack.pipelines.reproduce import Run
 
 
@@ -73,7 +71,6 @@ def reproduce(ctx, quick, datasets, data_dir, validation_size, out, skip_leaderb
                                     for name in ("tables", "figures", "leaderboard"))
     sizes = QUICK if quick else FULL
     out = os.path.join(out, "quick") if quick else out
-    check_writable_dir(out, f"--out {out}")
     run = Run(out, command_line(), echo=click.echo)
     if report_only:
         click.echo(f"wrote {run.write_report()}")

@@ -13,13 +13,17 @@ import time
 
 from bsattack import data, environment
 from bsattack.datasets import DATASETS, PAPER_TABLE_DATASETS
-from bsattack.outputs import save_json
+from bsattack.outputs import check_writable_dir, save_json
 from bsattack.paths import CHECKPOINTS_DIR
 from bsattack.report import readme
 
 
 class Run:
+    """One run of `reproduce` writing into ``out`` (checked writable at once), its command
+    line ``command``."""
+
     def __init__(self, out, command, echo=print):
+        check_writable_dir(out, f"--out {out}")
         self.out, self.echo = out, echo
         self.record = {"command": command, "steps": [], "environment": {}, "missing": {}}
 
@@ -77,7 +81,8 @@ class Run:
     def write_report(self):
         """Render the results page (named as written by this command) and print each claim's
         verdict; returns the page's path."""
-        path, checked = readme.write(self.out, rendered_by=self.record["command"])
+        path, checked = readme.write(self.out, DATASETS.values(),
+                                     rendered_by=self.record["command"])
         self.echo("the paper's claims, checked:")
         for number, claim in enumerate(checked, 1):
             self.echo(f"  {number}. {claim.verdict}: {claim.claim}")

@@ -9,7 +9,6 @@ import json
 import os
 
 from bsattack import claims, stats
-from bsattack.datasets import DATASETS
 from bsattack.outputs import save_text
 from bsattack.precision import stated
 
@@ -40,8 +39,10 @@ def _link(folder, name):
     return f"[{name}]({name})" if os.path.exists(os.path.join(folder, name)) else name
 
 
-def claim_list(found, missing):
-    """Every checked claim, in the page's order."""
+def claim_list(found, missing, specs):
+    """Every checked claim, in the page's order; ``specs``: the data sets' specs (the paper's
+    Table 1 and figure numbers)."""
+    specs = {spec.name: spec for spec in specs}
     tables = {t["dataset"]: t for t in found.get("table", [])}
     out = [claims.check_blind_spots(d, t) for d, t in tables.items()]
     distance = {}
@@ -53,7 +54,7 @@ def claim_list(found, missing):
         histograms.setdefault(hist["dataset"], []).append(hist)
     out += [claims.check_detectability(d, h) for d, h in histograms.items()]
     rows = {t["dataset"]: t for t in found.get("table1", [])}
-    paper = {name: spec.paper.table1 for name, spec in DATASETS.items()
+    paper = {name: spec.paper.table1 for name, spec in specs.items()
              if spec.paper.table1[0] is not None}
     out.append(claims.check_kl_order(rows, paper, {d: why for d, why in missing.items()
                                                    if d in paper and d not in rows}))
@@ -63,7 +64,7 @@ def claim_list(found, missing):
                for i, check in enumerate(checks)]
     out += [claim for claim in masking if claim is not None]
     for dataset, why in missing.items():
-        spec = DATASETS[dataset]
+        spec = specs[dataset]
         if spec.paper.figure:
             out.append(claims.untestable(
                 f"{dataset}: success rises with the distance D",
@@ -261,8 +262,9 @@ def _steps_section(run):
     return lines
 
 
-def render(folder, found, rendered_by=None):
-    """The page's Markdown from ``found`` (:func:`load_summaries` of ``folder``);
+def render(folder, found, specs, rendered_by=None):
+    """The page's Markdown from ``found`` (:func:`load_summaries` of ``folder``), the claims
+    checked with the paper's numbers of ``specs``;
     ``rendered_by``: the command rendering it, when not the run that computed the summaries
     (``reproduce --report-only``)."""
     run = (found.get("run") or [{}])[0]
@@ -279,7 +281,7 @@ def render(folder, found, rendered_by=None):
              f"(by content hash); the paper's numbers are the paper's, on the authors' models. "
              f"Rates: % of the images in question with the Wilson 95% interval in brackets.", "",
              "## The paper's claims, checked", ""]
-    lines += _claims_table(claim_list(found, missing))
+    lines += _claims_table(claim_list(found, missing, specs))
     if found.get("table"):
         lines += ["", "## Tables 2–3", ""]
         for table in found["table"]:
@@ -298,11 +300,11 @@ def render(folder, found, rendered_by=None):
     return "\n".join(lines) + "\n"
 
 
-def write(folder, rendered_by=None):
-    """Render ``folder``/README.md from the summaries in ``folder`` (``rendered_by``: as in
-    :func:`render`); returns its path and the claims checked on it."""
+def write(folder, specs, rendered_by=None):
+    """Render ``folder``/README.md from the summaries in ``folder`` (``specs``,
+    ``rendered_by``: as in :func:`render`); returns its path and the claims checked on it."""
     found = load_summaries(folder)
     path = os.path.join(folder, "README.md")
-    save_text(path, render(folder, found, rendered_by))
+    save_text(path, render(folder, found, specs, rendered_by))
     run = (found.get("run") or [{}])[0]
-    return path, claim_list(found, run.get("missing", {}))
+    return path, claim_list(found, run.get("missing", {}), specs)

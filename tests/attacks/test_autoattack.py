@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-from bsattack import leaderboard
+from bsattack.pipelines.leaderboard import Row
+from bsattack.report import leaderboard as board_page
 from bsattack.attacks import registry
 from bsattack.attacks.apgd import APGD, APGDSettings
 from bsattack.attacks.apgd_targeted import APGDTargeted, APGDTSettings
@@ -130,9 +131,8 @@ def test_leaderboard_rows_show_forward_evaluations(small_checkpoint, fixture_dat
 
 
 def test_boards_without_forward_queries_keep_their_columns(monkeypatch):
-    monkeypatch.setattr(leaderboard, "checkpoint_label", lambda checkpoint: "fixture")
-    text = leaderboard.render(get_spec("fashion"), None, 10,
-                              [leaderboard.Row("pgd: PGD", 0.5, 0.3, 100.0)])
+    monkeypatch.setattr(board_page, "checkpoint_label", lambda checkpoint: "fixture")
+    text = board_page.render(get_spec("fashion"), None, 10, [Row("pgd: PGD", 0.5, 0.3, 100.0)])
     lines = text.splitlines()
     start = lines.index("| attack (this project) | accuracy [Wilson 95%] | largest L∞ | gradient "
                         "evaluations per image |")

@@ -10,12 +10,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from bsattack import challenge_attack, leaderboard, models, precision
+from bsattack import challenge_attack, models, precision
+from bsattack.pipelines import leaderboard
+from bsattack.report.leaderboard import render
 from bsattack.attacks.fgsm import FGSMSettings
 from bsattack.attacks.model import Model
 from bsattack.attacks.pgd import PGDSettings
 from bsattack.cli import main
-from bsattack.datasets import get_spec
+from bsattack.datasets import DATASETS, get_spec
 from bsattack.commands.options import chosen_precision
 from bsattack.parallel import LocalExecutor
 from bsattack.pipelines import beyond, figures
@@ -173,9 +175,9 @@ def test_a_bf16_leaderboard_row_counts_only_what_float32_confirms(small_checkpoi
 def test_leaderboard_files_state_a_precision_other_than_fp32():
     rows = [leaderboard.Row("no attack (natural accuracy)", 0.9, 0.0)]
     fashion, checkpoint = get_spec("fashion"), "tests/fixtures/checkpoints/fashion_small"
-    plain = leaderboard.render(fashion, checkpoint, 10, rows)
-    assert leaderboard.render(fashion, checkpoint, 10, rows, precision="fp32") == plain
-    mixed = leaderboard.render(fashion, checkpoint, 10, rows, precision="bf16")
+    plain = render(fashion, checkpoint, 10, rows)
+    assert render(fashion, checkpoint, 10, rows, precision="fp32") == plain
+    mixed = render(fashion, checkpoint, 10, rows, precision="bf16")
     assert "Precision: gradients in bf16, predictions in fp32." in mixed
     assert precision.header("fp32") == []
 
@@ -223,7 +225,7 @@ def test_reproduce_passes_precision_to_its_steps_and_records_it(tmp_path, fixtur
     assert "- precision of the attacks: gradients in bf16, predictions in fp32" in page
     # a float32 run's page is the page of a record from before precisions
     record["environment"]["precision"] = "fp32"
-    as_fp32 = readme.render(str(tmp_path), {"run": [record]})
+    as_fp32 = readme.render(str(tmp_path), {"run": [record]}, DATASETS.values())
     del record["environment"]["precision"]
-    assert readme.render(str(tmp_path), {"run": [record]}) == as_fp32
+    assert readme.render(str(tmp_path), {"run": [record]}, DATASETS.values()) == as_fp32
     assert "precision of the attacks" not in as_fp32

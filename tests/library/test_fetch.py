@@ -248,7 +248,7 @@ def test_unpublished_checksum_prints_digest_and_warns(server, tmp_path):
 
 
 def test_checkpoints_lists_manifest_and_presence(small_checkpoint, tmp_path, monkeypatch):
-    from bsattack.commands import fetching
+    from bsattack.pipelines import fetching
     folder = tmp_path / "checkpoints"
     shutil.copytree(small_checkpoint("mnist"), folder / "mnist_secret")
     monkeypatch.setattr(fetching, "CHECKPOINTS_DIR", str(folder))

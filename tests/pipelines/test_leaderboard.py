@@ -8,7 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-from bsattack import challenge, challenge_attack, chunks, leaderboard, models, stats
+from bsattack import challenge, challenge_attack, chunks, models, stats
+from bsattack.pipelines import leaderboard
+from bsattack.report.leaderboard import LEADERBOARDS_PATH
 from bsattack.datasets import get_spec
 from support import FIXTURE_VALIDATION_SIZE
 
@@ -111,7 +113,7 @@ def test_leaderboard_rows_and_published_tables(small_checkpoint, small_split, fi
             f"[{100 * share.low:.1f}, {100 * share.high:.1f}] |") in text
     assert "| pgd: PGD-10 (step 0.01, xent loss, 2 random start(s)" in text
     assert "mnist_small/checkpoint-300" in text and f"first {N} mnist test images" in text
-    with open(leaderboard.LEADERBOARDS_PATH) as handle:
+    with open(LEADERBOARDS_PATH) as handle:
         published = json.load(handle)["mnist"]
     for kind in ("white_box", "black_box"):
         for entry in published[kind]["entries"]:
@@ -130,7 +132,7 @@ def test_leaderboard_rows_and_published_tables(small_checkpoint, small_split, fi
 
 
 def test_published_boards_are_consistent():
-    with open(leaderboard.LEADERBOARDS_PATH) as handle:
+    with open(LEADERBOARDS_PATH) as handle:
         boards = json.load(handle)
     sizes = {("mnist", "white_box"): 18, ("mnist", "black_box"): 8,
              ("cifar10", "white_box"): 11, ("cifar10", "black_box"): 4}

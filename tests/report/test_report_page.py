@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from bsattack import claims
+from bsattack.datasets import DATASETS
 from bsattack.report import readme
 from support import ROOT
 
@@ -90,7 +91,7 @@ def claim_rows(text):
 
 def test_page_numbers_are_the_inputs_and_verdicts_follow_the_rules(tmp_path):
     write_summaries(tmp_path)
-    text = open(readme.write(str(tmp_path))[0]).read()
+    text = open(readme.write(str(tmp_path), DATASETS.values())[0]).read()
     assert text.splitlines()[0] == "<!-- written by: python cli.py reproduce --quick -->"
     rows = claim_rows(text)
     fashion = next(r for r in rows.values() if "fashion: slightly" in r)
@@ -113,7 +114,7 @@ def test_page_numbers_are_the_inputs_and_verdicts_follow_the_rules(tmp_path):
 
 def test_pgd_significantly_ahead_makes_the_cw_claim_fail(tmp_path):
     write_summaries(tmp_path, pgd_ahead=True)
-    text = readme.render(str(tmp_path), readme.load_summaries(str(tmp_path)))
+    text = readme.render(str(tmp_path), readme.load_summaries(str(tmp_path)), DATASETS.values())
     cw = next(r for r in claim_rows(text).values() if "at least as strong as PGD-100" in r)
     assert "**does not hold**" in cw and "mnist α=0.9 β=0 @ε 25 vs 0" in cw
 
@@ -249,7 +250,7 @@ def test_leaderboard_section_names_its_command_and_counts_forward_evaluations(tm
                        "evals_per_image": 0.0, "forward_evals_per_image": 3210.5}]}
     with open(tmp_path / "leaderboard_mnist.json", "w") as handle:
         json.dump(board, handle)
-    text = open(readme.write(str(tmp_path))[0]).read()
+    text = open(readme.write(str(tmp_path), DATASETS.values())[0]).read()
     section = text.split("## mnist challenge leaderboard")[1]
     assert "written by `python cli.py leaderboard --n 200`" in section
     low, high = wilson(140, 200)
@@ -276,7 +277,7 @@ def masking_summary(only_square):
 def test_masking_claim_fails_exactly_when_square_alone_fools_an_image(tmp_path, only_square):
     with open(tmp_path / "square_check.json", "w") as handle:
         json.dump(masking_summary(only_square), handle)
-    text = open(readme.write(str(tmp_path))[0]).read()
+    text = open(readme.write(str(tmp_path), DATASETS.values())[0]).read()
     row = next(r for r in claim_rows(text).values() if "not gradient-masked" in r)
     if only_square:
         assert "**does not hold**" in row and "@0.27: only Square 2 (ids 36, 48)" in row
@@ -304,7 +305,7 @@ def test_a_tables_cost_is_what_its_cells_recorded_cached_or_not(tmp_path):
         cell_["attacks"]["worst"]["forward_evals"] = forward
     with open(path, "w") as handle:
         json.dump(table, handle)
-    text = open(readme.write(str(tmp_path))[0]).read()
+    text = open(readme.write(str(tmp_path), DATASETS.values())[0]).read()
     evals = 100 * 800 + 100 * 795
     assert (f"Cost of the table's attack (its members included), cached or not: {evals:,} "
             "gradient evaluations, 1,000 forward evaluations; 6 s of compute.") in text
