@@ -120,7 +120,8 @@ def table1_row(ctx, per_class, grid, seed, tsne, perplexity, header):
     summary = ctx.attack().summary()
     accuracy = models.accuracy(ctx.spec, ctx.checkpoints["adv"], ctx.split.test_x,
                                ctx.split.test_y, ctx.batch_size)
-    row = table1.row(ctx.spec, results, summary, accuracy, ctx.checkpoints["adv"])
+    row = table1.row(ctx.spec, results, summary, accuracy, ctx.checkpoints["adv"],
+                     len(ctx.split.test_y))
     stem = os.path.join(ctx.out_dir, f"table1_{ctx.spec.name}")
     paths = table1.write_row(stem, row, results, summary, ctx.settings, tsne, perplexity, seed,
                              per_class, grid, header + precision.header(ctx.precision))

@@ -95,11 +95,13 @@ def table_rows(results, dataset):
 
 
 def _with_intervals(rows, cells):
-    """Markdown rows: every success rate replaced by its rate with the Wilson interval."""
+    """Markdown rows: the accuracy (correctly classified of the images) and every success rate
+    replaced by the rate with its Wilson interval."""
     shown = []
     for row, cell in zip(rows, cells):
         row = dict(row)
         if cell is not None:
+            row["accuracy"] = rate_with_interval(cell["attacked"], cell["n"])
             for name, counts in cell["attacks"].items():
                 for key in ("eps", "alpha_eps"):
                     column = f"{name}_success_{key}"
@@ -124,9 +126,9 @@ def markdown(rows, cols, dataset, header):
             if col.endswith(suffix) and col not in titles:
                 titles[col] = f"{col[:-len(suffix)]} {title}"
     lines = [f"<!-- {line} -->" for line in header] + [
-        "", f"Table {paper_table(dataset)['table']} ({dataset}, ε={eps:g}): success rates are "
-            "over the attacked (correctly classified) images, in % with their Wilson 95% "
-            "interval; evals/img: gradient evaluations "
+        "", f"Table {paper_table(dataset)['table']} ({dataset}, ε={eps:g}): accuracy is over "
+            "the N transformed test images, success rates over the attacked (correctly "
+            "classified) ones, both in % with their Wilson 95% interval; evals/img: gradient evaluations "
             "per attacked image; forward/img: forward-only evaluations (Square's queries) "
             "per attacked image; 'only X': images only that attack fooled at ε; 'cascade "
             "adds': images the worst case's cascade (the members after C&W and PGD, named in the "

@@ -226,7 +226,20 @@ def test_blindspot_and_tables_commands_end_to_end(fashion, fixture_data_dir, tmp
     assert shown["paper_success_eps"] == "62.60"
     assert any(line.startswith("# command: ") for line in table)
     assert os.path.exists(tmp_path / "tables" / "figure4_fashion_pgd.png")
-    assert "INCOMPLETE" not in (tmp_path / "tables" / "table3_fashion_pgd.md").read_text()
+    page = (tmp_path / "tables" / "table3_fashion_pgd.md").read_text()
+    assert "INCOMPLETE" not in page
+    # the page's accuracy and success cells: the CSV's rates with closed-form Wilson intervals
+    cells = [line.split(" | ") for line in page.splitlines() if line.startswith("| 0.9 | 0.05")]
+    n, correct = len(images), len(attacked)
+    fooled = int(round(rate * correct))
+    z = 1.959963984540054
+
+    def wilson(k, m):
+        centre, half = (k + z * z / 2) / (m + z * z), z / (m + z * z) * np.sqrt(
+            k * (m - k) / m + z * z / 4)
+        return f"[{100 * (centre - half):.1f}, {100 * (centre + half):.1f}]"
+    assert cells and cells[0][2] == f"{float(shown['accuracy']):.2f} {wilson(correct, n)}"
+    assert f"{float(shown['pgd_success_eps']):.2f} {wilson(fooled, correct)}" in cells[0]
 
 
 def test_cw_inits_option_reaches_the_attack(fashion, fixture_data_dir, tmp_path):

@@ -142,6 +142,18 @@ def test_figures_command_on_fixtures(tmp_path, fixture_data_dir, small_checkpoin
     assert float(table["success_pct"]) == pytest.approx(
         100 * records.success_eps[records.correct].mean(), abs=0.01)
     assert 0 < float(table["avg_kl"]) < 5
+    successes = int((records.correct & records.success_eps).sum())
+    correct = int(round(accuracy * len(split.test_y)))
+    assert (int(table["successes"]), int(table["attacked"])) == (successes,
+                                                                 int(records.correct.sum()))
+    assert (int(table["correct"]), int(table["tested"])) == (correct, len(split.test_y))
+    md_row = (out / "table1_mnist.md").read_text().splitlines()[-1].split(" | ")
+    for k, m in ((successes, int(records.correct.sum())), (correct, len(split.test_y))):
+        z = 1.959963984540054                        # Wilson's score interval, closed form
+        centre = (k + z * z / 2) / (m + z * z)
+        half = z / (m + z * z) * np.sqrt(k * (m - k) / m + z * z / 4)
+        low, high = centre - half, centre + half
+        assert f"{100 * k / m:.2f} [{100 * low:.1f}, {100 * high:.1f}]" in md_row
     for name in ("figure1a_mnist_adv.png", "figure1b_mnist_nat.png", "figure5b_mnist_nat.png",
                  "table1_mnist.md"):
         assert (out / name).stat().st_size > 0
