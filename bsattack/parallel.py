@@ -92,15 +92,63 @@ class LocalExecutor(_Executor):
         self.models.close()
 
 
+WORKER_PREFIX = "bsattack-worker-"   # a worker's folder of checkpoint copies, in the temp dir
+WORKER_LOCK = ".lock"                 # held (flock) by the worker for its lifetime
+UNLOCKED_GRACE = 3600.0               # seconds a folder without a lock file is left alone
+
+
+def hold_worker_folder(folder):
+    """An open handle holding an exclusive flock on ``folder``'s lock file, for as long as the
+    handle stays open (the process's life: the kernel drops it when the process dies)."""
+    import fcntl
+    handle = open(os.path.join(folder, WORKER_LOCK), "a")
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
+
+
+def sweep_worker_folders(root=None):
+    """Remove the worker folders in ``root`` (default: the temp dir) whose worker is gone: its
+    lock file can be locked (a killed worker's lock died with it).  A folder whose lock is
+    held belongs to a live worker; one without a lock file is left for an hour (a worker
+    between creating it and locking it).  Returns the folders removed."""
+    import fcntl
+    import shutil
+    root = root or tempfile.gettempdir()
+    removed = []
+    for name in sorted(os.listdir(root)):
+        folder = os.path.join(root, name)
+        if not name.startswith(WORKER_PREFIX) or not os.path.isdir(folder) \
+                or os.path.islink(folder):
+            continue
+        lock = os.path.join(folder, WORKER_LOCK)
+        try:
+            if not os.path.exists(lock):
+                if time.time() - os.path.getmtime(folder) > UNLOCKED_GRACE:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed.append(folder)
+                continue
+            with open(lock, "a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+        except OSError:                 # locked by a live worker, or gone meanwhile
+            continue
+    return removed
+
+
 class Worker:
     """The state of one Ray actor: restored networks keyed by (data set, checkpoint hash),
-    restored from files the driver sent."""
+    restored from files the driver sent into a temporary folder of its own, locked while it
+    lives; the folders of workers that died (kill -9) are removed as the next worker starts
+    (:func:`sweep_worker_folders`)."""
 
     def __init__(self):
         from bsattack.startup import start_tensorflow
         start_tensorflow()
         self.models = Models()
-        self.folder = tempfile.mkdtemp(prefix="bsattack-worker-")
+        sweep_worker_folders()
+        self.folder = tempfile.mkdtemp(prefix=WORKER_PREFIX)
+        self._lock = hold_worker_folder(self.folder)
 
     def pid(self):
         return os.getpid()
@@ -110,6 +158,7 @@ class Worker:
         import shutil
         self.models.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+        self._lock.close()
 
     def run(self, dataset, digest, files, fn, payload, precision="fp32"):
         began = time.perf_counter()
@@ -137,12 +186,16 @@ def checkpoint_files(path):
     return files
 
 
-CONNECT_TIMEOUT = 5.0     # seconds to wait for a Ray head's port before giving up
+CONNECT_TIMEOUT = 5.0     # seconds to wait for a Ray head's port, then for its gRPC reply
+# a method of Ray's GCS: any gRPC reply to it (even "unauthenticated" or "unimplemented", as
+# from a Ray Client server) shows a gRPC server listens; silence or a non-HTTP/2 answer does not
+GCS_METHOD = "/ray.rpc.NodeInfoGcsService/GetClusterId"
 
 
 def check_reachable(address, timeout=CONNECT_TIMEOUT):
     """One line (a BsattackError) when nothing answers at ``address`` (HOST:PORT, optionally
-    ray://HOST:PORT) within ``timeout`` seconds, instead of Ray's own minutes of retries."""
+    ray://HOST:PORT) within ``timeout`` seconds, or when what answers is no gRPC server (Ray's
+    head speaks gRPC), instead of Ray's own minutes of retries."""
     import socket
     target = address.split("://", 1)[-1]
     host, _, port = target.rpartition(":")
@@ -156,6 +209,22 @@ def check_reachable(address, timeout=CONNECT_TIMEOUT):
         reason = "timed out" if isinstance(exc, socket.timeout) else (exc.strerror or str(exc))
         raise BsattackError(f"cannot reach the Ray cluster at {address} ({reason}, waited at "
                             f"most {timeout:g} s)") from None
+    try:
+        import grpc
+    except ImportError:
+        return                          # no Ray either: RayExecutor says what to install
+    channel = grpc.insecure_channel(target)
+    try:
+        channel.unary_unary(GCS_METHOD)(b"", timeout=timeout)
+    except grpc.RpcError as error:
+        if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            silent = error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            raise BsattackError(
+                f"{address} answers but is no Ray cluster (no gRPC reply: "
+                f"{f'silent for {timeout:g} s' if silent else 'not HTTP/2'}); give the Ray "
+                f"head's address (e.g. HOST:6379 after 'ray start --head')") from None
+    finally:
+        channel.close()
 
 
 class RayExecutor(_Executor):

@@ -39,6 +39,76 @@ def test_an_unreachable_ray_address_is_one_line_within_seconds():
         parallel.check_reachable("nonsense")
 
 
+@pytest.fixture
+def listening_port():
+    """A TCP port that accepts connections and then says nothing (no Ray head), or answers
+    ``reply`` and closes, set through the returned function."""
+    import threading
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    replies = {"reply": None}
+
+    def serve():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            if replies["reply"] is not None:
+                conn.sendall(replies["reply"])
+                conn.close()
+    threading.Thread(target=serve, daemon=True).start()
+
+    def port(reply=None):
+        replies["reply"] = reply
+        return server.getsockname()[1]
+    yield port
+    server.close()
+
+
+@pytest.mark.parametrize("reply", [None, b"HTTP/1.1 400 Bad Request\r\n\r\n"],
+                         ids=["silent", "http"])
+def test_a_port_that_is_no_ray_head_is_one_line_within_seconds(listening_port, reply):
+    port = listening_port(reply)
+    start = time.perf_counter()
+    with pytest.raises(BsattackError, match=f"127.0.0.1:{port} answers but is no Ray cluster"):
+        parallel.check_reachable(f"127.0.0.1:{port}", timeout=2)
+    assert time.perf_counter() - start < 2 * 2 + 1      # the TCP probe, then the gRPC one
+
+
+def test_a_grpc_server_passes_the_probe():
+    """Ray's head speaks gRPC: a gRPC server that does not know the GCS method still counts
+    as one that answers (a Ray Client server, or another Ray version)."""
+    from concurrent import futures
+
+    import grpc
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        parallel.check_reachable(f"127.0.0.1:{port}", timeout=5)
+    finally:
+        server.stop(0)
+
+
+def test_a_non_ray_port_through_the_cli_exits_with_one_line(listening_port, tmp_path):
+    from support import FIXTURE_VALIDATION_SIZE, FIXTURES
+    port = listening_port()
+    start = time.perf_counter()
+    result = run_cli("blindspot", "--dataset", "mnist", "--n", "5", "--attack", "pgd",
+                     "--checkpoint", os.path.join(FIXTURES, "checkpoints", "mnist_small"),
+                     "--data-dir", os.path.join(FIXTURES, "data"),
+                     "--validation-size", str(FIXTURE_VALIDATION_SIZE),
+                     "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out"),
+                     "--ray-address", f"127.0.0.1:{port}")
+    assert time.perf_counter() - start < 60
+    assert result.returncode == 1 and "no Ray cluster" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("Error")] == [
+        line for line in result.stderr.splitlines() if "Ray" in line]
+
+
 def test_more_workers_than_cpus_is_refused_before_ray_starts():
     with pytest.raises(BsattackError, match="more than this machine's"):
         parallel.RayExecutor(workers=(os.cpu_count() or 1) + 1)

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from bsattack import experiment
+from bsattack import experiment, parallel
 from bsattack.attacks.pgd import PGDSettings
 from bsattack.datasets import get_spec
 from bsattack.parallel import LocalExecutor, RayExecutor, make_executor
+from support import ROOT
 from bsattack.shifts import BlindSpot
 from cli import main
 
@@ -159,3 +160,34 @@ def test_without_the_options_ray_is_not_imported(small_checkpoint, small_split, 
                          text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "False"   # after the fixture data's note
     assert os.listdir(tmp_path)                    # the table ran (its cache was written)
+
+
+def test_worker_folders_of_dead_workers_are_swept_and_live_ones_kept(tmp_path):
+    """A killed worker's folder (its lock free) goes; a live worker's (lock held by another
+    process) stays, and so does a folder too young to have its lock file yet."""
+    import subprocess
+    import sys
+    dead, live, young = (tmp_path / f"{parallel.WORKER_PREFIX}{n}" for n in ("a", "b", "c"))
+    for folder in (dead, live, young):
+        folder.mkdir()
+        (folder / "model.index").write_bytes(b"copy")
+    (dead / parallel.WORKER_LOCK).touch()
+    other = tmp_path / "other-folder"
+    other.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from bsattack import parallel; "
+         f"h = parallel.hold_worker_folder({str(live)!r}); print('held', flush=True); "
+         "time.sleep(60)"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert parallel.sweep_worker_folders(str(tmp_path)) == [str(dead)]
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+            [live.name, young.name, other.name])
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder died (as kill -9 does): its lock died with it, so the next sweep takes it
+    assert parallel.sweep_worker_folders(str(tmp_path)) == [str(live)]
+    os.utime(young, (0, 0))                         # an unlocked folder an hour old or more
+    assert parallel.sweep_worker_folders(str(tmp_path)) == [str(young)]
+    assert [p.name for p in tmp_path.iterdir()] == [other.name]

@@ -7,7 +7,8 @@ writes results/reliability.md.
 A case is handled cleanly when the command refuses it with one ``Error:`` line (exit 1, or 2
 for a usage error) that names the reason (the option under test, "cannot write", ...) and no
 traceback, or, for a damaged cache, announces the rebuild, exits 0 and gives the same result
-as a fresh run, or, for a case expected to succeed, exits 0 and passes its check.  Data lost
+as a fresh run, or, for a case expected to succeed, exits 0 and passes its check, or, for
+Ctrl-C, exits 130 with its one "interrupted" line.  Data lost
 counts the cases that changed or removed a file that existed before (other than a cache
 announced as rebuilt) or left a partial or temporary file behind.  Fixture data and the
 fixture checkpoint (tests/fixtures) keep it short; archives are served from 127.0.0.1 with the
@@ -62,9 +63,12 @@ class Case:
     expect: str = ""              # the refusal must say this (e.g. name the option)
     succeed: object = None        # (sandbox, output) -> bool: the command must exit 0 and pass this
     patch: object = None          # () -> context manager in force during the command
+    interrupted: bool = False     # Ctrl-C: expect exit 130 and the one "interrupted" line
 
     @property
     def expectation(self):
+        if self.interrupted:
+            return "exit 130, one line: interrupted (a rerun resumes from the cache)"
         if self.rebuild:
             return "exit 0, rebuild announced, same results as a fresh run"
         if self.succeed is not None:
@@ -83,9 +87,9 @@ class Outcome:
 CASES = []
 
 
-def case(category, name, rebuild=False, expect="", succeed=None, patch=None):
+def case(category, name, rebuild=False, expect="", succeed=None, patch=None, interrupted=False):
     def register(setup):
-        CASES.append(Case(category, name, setup, rebuild, expect, succeed, patch))
+        CASES.append(Case(category, name, setup, rebuild, expect, succeed, patch, interrupted))
         return setup
     return register
 
@@ -541,9 +545,110 @@ case(RUNTIME, "blindspot --ray-address of a closed port (fails within seconds)",
     lambda box: _BLINDSPOT + ["--n", "20", "--cache-dir", os.path.join(box, "cache"),
                               "--out", os.path.join(box, "out"),
                               "--ray-address", f"127.0.0.1:{_closed_port()}"])
+def _silent_port():
+    """A port that accepts connections and says nothing (no Ray head), open while this
+    process runs."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    threading.Thread(target=lambda: [server.accept() for _ in iter(int, 1)],
+                     daemon=True).start()
+    return server.getsockname()[1]
+
+
+case(RUNTIME, "blindspot --ray-address of a port that listens but is no Ray head",
+     expect="no Ray cluster")(
+    lambda box: _BLINDSPOT + ["--n", "20", "--cache-dir", os.path.join(box, "cache"),
+                              "--out", os.path.join(box, "out"),
+                              "--ray-address", f"127.0.0.1:{_silent_port()}"])
 case(RUNTIME, "blindspot --workers 1000", expect="--workers 1000")(
     lambda box: _BLINDSPOT + ["--n", "20", "--cache-dir", os.path.join(box, "cache"),
                               "--out", os.path.join(box, "out"), "--workers", "1000"])
+
+
+
+def _stale_cache_copy(box):
+    """A cache whose writer was killed mid-write: its temporary copy stays beside it."""
+    path = _cached_blindspot(box)
+    leftover = os.path.join(os.path.dirname(path), f".tmp-{os.path.basename(path)}-dead.h5")
+    shutil.copy(path, leftover)
+    return _BLINDSPOT + ["--n", "40", "--cache-dir", os.path.join(box, "cache"),
+                         "--out", os.path.join(box, "out")]
+
+
+def _no_temporary_copy(box, output):
+    """the killed writer's temporary copy is removed (its lock is free)"""
+    return not [n for d, _, files in os.walk(os.path.join(box, "cache")) for n in files
+                if n.startswith(".tmp-")]
+
+
+case(RUNTIME, "blindspot after a writer killed mid-write left the cache's temporary copy",
+     succeed=_no_temporary_copy)(_stale_cache_copy)
+
+
+def _stale_worker_folder(box):
+    """A worker folder (checkpoint copy) of a Ray worker killed with kill -9: its lock free."""
+    folder = tempfile.mkdtemp(prefix="bsattack-worker-", dir=tempfile.gettempdir())
+    open(os.path.join(folder, ".lock"), "w").close()
+    with open(os.path.join(folder, "model.index"), "wb") as handle:
+        handle.write(b"a dead worker's checkpoint copy")
+    with open(os.path.join(box, "stale-worker-folder"), "w") as handle:
+        handle.write(folder)
+    return _BLINDSPOT + ["--n", "20", "--cache-dir", os.path.join(box, "cache"),
+                         "--out", os.path.join(box, "out"), "--workers", "1"]
+
+
+def _worker_folder_swept(box, output):
+    """the dead worker's folder is removed as the new worker starts"""
+    with open(os.path.join(box, "stale-worker-folder")) as handle:
+        return not os.path.exists(handle.read())
+
+
+case(RUNTIME, "blindspot --workers 1 after a Ray worker was killed (its temp folder left)",
+     succeed=_worker_folder_swept)(_stale_worker_folder)
+
+
+def _link_cache_dir(box, looping):
+    link = os.path.join(box, "cache-link")
+    os.symlink(link if looping else os.path.join(box, "nowhere"), link)
+    return _BLINDSPOT + ["--n", "20", "--cache-dir", link, "--out", os.path.join(box, "out")]
+
+
+case(RUNTIME, "blindspot --cache-dir a dangling symbolic link", expect="symbolic link to nothing")(
+    lambda box: _link_cache_dir(box, looping=False))
+case(RUNTIME, "blindspot --cache-dir a looping symbolic link", expect="symbolic link to nothing")(
+    lambda box: _link_cache_dir(box, looping=True))
+
+
+def _ctrl_c():
+    """Ctrl-C while the attack runs: KeyboardInterrupt from inside the chunk loop."""
+    from bsattack import experiment
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    return mock.patch.object(experiment, "run_many", interrupted)
+
+
+case(RUNTIME, "blindspot interrupted by Ctrl-C", interrupted=True, patch=_ctrl_c)(
+    lambda box: _BLINDSPOT + ["--n", "20", "--cache-dir", os.path.join(box, "cache"),
+                              "--out", os.path.join(box, "out")])
+
+
+def _fashion_files_published():
+    """The fixture's Fashion-MNIST files stand for the published ones: their SHA-256 become
+    Fashion-MNIST's published values for the command's duration."""
+    from bsattack import file_digests
+    from bsattack.datasets import DataFile
+    spec = get_spec("fashion")
+    published = {role: DataFile(f.name, file_digests.digests(
+        os.path.join(DATA, "fashion", f.name))[0]) for role, f in spec.files.items()}
+    return mock.patch.dict(spec.files, published)
+
+
+case(DATA_CASES, "accuracy --dataset mnist given Fashion-MNIST's published files",
+     expect="not mnist's", patch=_fashion_files_published)(
+    lambda box: ["accuracy", "--dataset", "mnist", "--checkpoint", CHECKPOINT, "--data-dir",
+                 os.path.join(DATA, "fashion"), "--validation-size", "100"])
 
 
 def _fifo_attack_file(box):
@@ -626,9 +731,14 @@ def run_case(item, box):
         clean = (not crashed and result.exit_code == 0 and same
                  and ("rebuilding" in output or "recomputing" in output))
         changed_ok = {os.path.join("cache", name)}
+    elif item.interrupted:
+        clean = (not crashed and result.exit_code == 130
+                 and output.splitlines()[-1:] == ["interrupted (a rerun resumes from the cache)"])
     elif item.succeed is not None:
         clean = not crashed and result.exit_code == 0 and bool(item.succeed(box, output))
-        changed_ok = set(_snapshot(box))          # a successful run may rewrite its outputs
+        # a successful run may rewrite its outputs, and remove a dead writer's temporary copy
+        changed_ok = set(_snapshot(box)) | {p for p in before
+                                            if os.path.basename(p).startswith(TEMPORARY)}
     else:
         clean = (not crashed and result.exit_code in (1, 2) and len(errors) == 1
                  and output.splitlines()[-1] == errors[0] and item.expect in errors[0]
