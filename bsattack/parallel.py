@@ -260,9 +260,12 @@ class RayExecutor(_Executor):
                     ray.init(address=address, **options)
                 else:
                     ray.init(num_cpus=workers or os.cpu_count(), **options)
-            except (ConnectionError, RuntimeError, ValueError) as error:
+            except Exception as error:      # Ray raises a bare Exception when a node times out
+                ray.shutdown()                 # stop whatever part of the local Ray did start
                 where = f"the Ray cluster at {address}" if address else "a local Ray"
-                raise BsattackError(f"cannot start or join {where}: {error}") from None
+                reason = str(error).strip().splitlines()[0] if str(error).strip() else \
+                    type(error).__name__
+                raise BsattackError(f"cannot start or join {where}: {reason}") from None
         offered = max(1, int(ray.cluster_resources().get("CPU", 1)))
         if workers is not None and workers > offered:
             if self._owns_ray:

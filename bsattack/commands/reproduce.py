@@ -57,7 +57,8 @@ def checkpoint_options(command):
 @click.option("--out", type=click.Path(file_okay=False), default=RESULTS_DIR, show_default=True)
 @click.option("--skip-leaderboard", is_flag=True, help="Leave out the leaderboard comparison.")
 @click.option("--report-only", is_flag=True,
-              help="Only re-render <out>/README.md from the summaries already there.")
+              help="Only render <out>/README.md and the tables' Markdown again from the "
+                   "summaries already there.")
 @executor_options
 @precision_option("Every prediction and accuracy in the results is float32's, and so are the "
                   "embeddings.")
@@ -73,7 +74,7 @@ def reproduce(ctx, quick, datasets, data_dir, validation_size, out, skip_leaderb
     out = os.path.join(out, "quick") if quick else out
     run = Run(out, command_line(), echo=click.echo)
     if report_only:
-        click.echo(f"wrote {run.write_report()}")
+        click.echo(f"wrote {run.write_report(rerender_tables=True)}")
         return
     names = [name.strip() for name in datasets.split(",") if name.strip()]
     for name in names:

@@ -15,7 +15,7 @@ from bsattack import data, environment
 from bsattack.datasets import DATASETS, PAPER_TABLE_DATASETS
 from bsattack.outputs import check_writable_dir, save_json
 from bsattack.paths import CHECKPOINTS_DIR
-from bsattack.report import readme
+from bsattack.report import readme, tables
 
 
 class Run:
@@ -78,9 +78,13 @@ class Run:
                       f"  {s['name']}")
         self.echo(f"  {total:8,.0f} s  in all")
 
-    def write_report(self):
+    def write_report(self, rerender_tables=False):
         """Render the results page (named as written by this command) and print each claim's
-        verdict; returns the page's path."""
+        verdict; returns the page's path.  ``rerender_tables``: first render the tables'
+        Markdown again from their CSV and JSON (``reproduce --report-only``)."""
+        if rerender_tables:
+            for path in tables.rerender(self.out, rendered_by=self.record["command"]):
+                self.echo(f"wrote {path}")
         path, checked = readme.write(self.out, DATASETS.values(),
                                      rendered_by=self.record["command"])
         self.echo("the paper's claims, checked:")

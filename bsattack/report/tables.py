@@ -3,6 +3,8 @@ success at ε and α·ε over the paper's (α, β) grid, with the paper's number
 (``paper_tables.json``), as Markdown and CSV.  For the worst case, each full member's own
 columns come first, then the worst case's.  Renders results; runs nothing.
 """
+import csv
+import glob
 import json
 import os
 
@@ -196,14 +198,41 @@ def summary(results, dataset, header):
             "checkpoint": first.checkpoint if first else "", "cells": cells}
 
 
+def _table_markdown(rows, cols, data, header):
+    """The Markdown of a table: ``rows`` (the CSV's), ``data`` (its summary: the counts)."""
+    cells = [cell if "attacked" in cell else None for cell in data["cells"]]
+    return markdown(_with_intervals(rows, cells), cols, data["dataset"], header)
+
+
 def write_table(results, dataset, stem, header):
     """Write ``stem``.md, ``stem``.csv and ``stem``.json (the counts); returns the paths."""
     cols = columns(results)
     rows = table_rows(results, dataset)
     data = summary(results, dataset, header)
-    cells = [cell if "attacked" in cell else None for cell in data["cells"]]
-    text = markdown(_with_intervals(rows, cells), cols, dataset, header)
-    save_text(stem + ".md", text)
+    save_text(stem + ".md", _table_markdown(rows, cols, data, header))
     save_json(stem + ".json", data)
     return stem + ".md", write_csv(stem + ".csv", [{c: r.get(c, "") for c in cols}
                                                    for r in rows], cols, header)
+
+
+def rerender(folder, rendered_by):
+    """Render again the Markdown of every table in ``folder`` from the CSV (its rows) and the
+    JSON (its counts and header) the table command wrote, so that a page follows the current
+    rendering without running an attack; the header gains a line naming ``rendered_by``.
+    Returns the paths written."""
+    written = []
+    for path in sorted(glob.glob(os.path.join(folder, "*.json"))):
+        with open(path) as handle:
+            data = json.load(handle)
+        stem = path[:-len(".json")]
+        if data.get("kind") != "table" or not os.path.exists(stem + ".csv"):
+            continue
+        with open(stem + ".csv", newline="") as handle:
+            reader = csv.DictReader(line for line in handle if not line.startswith("#"))
+            rows = list(reader)
+        name = os.path.basename(stem)
+        header = list(data["header"]) + [
+            f"rendered from {name}.json and {name}.csv by: {rendered_by}"]
+        save_text(stem + ".md", _table_markdown(rows, reader.fieldnames, data, header))
+        written.append(stem + ".md")
+    return written

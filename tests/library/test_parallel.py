@@ -139,6 +139,26 @@ def test_workers_need_ray_or_say_so(monkeypatch):
         make_executor(workers=2)
 
 
+def test_a_local_ray_that_fails_to_start_is_one_error_line_and_is_shut_down(monkeypatch):
+    """Ray's startup timeout is a bare Exception with a multi-line message: the user sees its
+    first line as one Error, and the half-started Ray is shut down."""
+    ray = pytest.importorskip("ray")
+    calls = []
+
+    def timed_out(**options):
+        raise Exception("The current node timed out during startup. This could happen because"
+                        " some of the raylet failed to startup.\nsecond line")
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", timed_out)
+    monkeypatch.setattr(ray, "shutdown", lambda: calls.append("shutdown"))
+    with pytest.raises(parallel.BsattackError) as caught:
+        RayExecutor(workers=1)
+    message = str(caught.value)
+    assert message.startswith("cannot start or join a local Ray: The current node timed out")
+    assert "\n" not in message and "second line" not in message
+    assert calls == ["shutdown"]
+
+
 def test_without_the_options_ray_is_not_imported(small_checkpoint, small_split, tmp_path):
     """The default executor is this process: a whole table runs without importing Ray."""
     import subprocess

@@ -171,6 +171,9 @@ def test_reproduce_quick_writes_the_page(tmp_path, fixture_data_dir, small_check
     rows = claim_rows(text)
     assert [int(n) for n, _ in printed] == sorted(rows)
     assert all(f"**{verdict}**" in rows[int(n)] for n, verdict in printed)
+    table_md = tmp_path / "quick" / "table3_fashion_worst.md"
+    before = table_md.read_text().splitlines()
+    table_md.write_text("a page an older rendering wrote\n")
     again = subprocess.run(command + ["--report-only"], cwd=ROOT, capture_output=True,
                            text=True)
     assert again.returncode == 0, again.stderr[-2000:]
@@ -179,6 +182,14 @@ def test_reproduce_quick_writes_the_page(tmp_path, fixture_data_dir, small_check
     assert first.startswith(text.splitlines()[0][:-4] + "; re-rendered by python cli.py "
                             "reproduce --quick") and first.endswith(" --report-only -->")
     assert claim_rows(rendered) == rows
+    # the table's Markdown is rendered again from its CSV and JSON: the same page, its header
+    # naming the command that rendered it
+    after = table_md.read_text().splitlines()
+    header_end = next(i for i, line in enumerate(before) if not line.startswith("<!--"))
+    assert after[:header_end] == before[:header_end]
+    assert after[header_end].startswith("<!-- rendered from table3_fashion_worst.json and "
+                                        "table3_fashion_worst.csv by: python cli.py reproduce")
+    assert after[header_end + 1:] == before[header_end:]
 
 
 @pytest.mark.parametrize("page", ["README.md", "results/README.md", "results/quick/README.md",
