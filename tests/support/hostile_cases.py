@@ -12,7 +12,8 @@ Ctrl-C, exits 130 with its one "interrupted" line.  Data lost
 counts the cases that changed or removed a file that existed before (other than a cache
 announced as rebuilt) or left a partial or temporary file behind.  Fixture data and the
 fixture checkpoint (tests/fixtures) keep it short; archives are served from 127.0.0.1 with the
-extraction limit lowered to 1 MiB.  Sandbox paths read ``<sandbox>``; the absolute paths
+extraction limit lowered to 1 MiB.  Sandbox paths read ``<sandbox>``, the repository's
+files their path in it (``tests/fixtures/...``); the absolute paths
 that remain (``/proc/nonexistent``, ``/sys``, ``/etc/passwd``, the archive member
 ``/bsattack-evil``, a name no file system holds) are the hostile inputs themselves, the same on
 every Linux machine.
@@ -749,5 +750,6 @@ def run_case(item, box):
     lost += ["/bsattack-evil"] if os.path.exists("/bsattack-evil") else []
     what = (f"traceback: {type(result.exception).__name__}: {result.exception}" if crashed
             else errors[0] if errors else output.splitlines()[-1] if output else "(no output)")
-    what = what.replace(os.path.dirname(box), "<sandbox>").replace("\n", " ")[:300]
+    what = (what.replace(os.path.dirname(box), "<sandbox>").replace(ROOT + os.sep, "")
+            .replace("\n", " ")[:300])
     return Outcome(clean, bool(lost), result.exit_code, what)
