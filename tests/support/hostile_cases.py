@@ -466,13 +466,20 @@ for _name, _damage, _rebuild in (
 # --- run-time conditions --------------------------------------------------------------------------
 RUNTIME = "caches, checkpoint indexes, workers and the file system at run time"
 _BLINDSPOT = ["blindspot", "--attack", "pgd", "--pgd-steps", "2", "--checkpoint", CHECKPOINT,
-              *COMMON, "--batch-size", "20"]
+              *COMMON]
+
+
+def _blindspot(box, *extra, n=20, out="out", cache_dir=None, batch_size=20):
+    """The run-time cases' command line: PGD-2 on the first ``n`` fixture images, the cache in
+    ``box``/cache (or ``cache_dir``), the files in ``box``/``out``, then ``extra``."""
+    return _BLINDSPOT + ["--batch-size", str(batch_size), "--n", str(n),
+                         "--cache-dir", cache_dir or os.path.join(box, "cache"),
+                         "--out", os.path.join(box, out), *extra]
 
 
 def _cached_blindspot(box):
     """A blind-spot cache of the first 20 images in ``box``/cache; its file."""
-    result = _invoke(_BLINDSPOT + ["--n", "20", "--cache-dir", os.path.join(box, "cache"),
-                                   "--out", os.path.join(box, "first")], box)
+    result = _invoke(_blindspot(box, out="first"), box)
     assert result.exit_code == 0, result.output
     folder = os.path.join(box, "cache", "blindspot")
     (name,) = [n for n in os.listdir(folder) if n.endswith(".h5")]
@@ -483,8 +490,7 @@ def _lock_is_a_folder(box):
     path = _cached_blindspot(box)
     os.remove(path + ".lock")
     os.mkdir(path + ".lock")
-    return _BLINDSPOT + ["--n", "40", "--cache-dir", os.path.join(box, "cache"),
-                         "--out", os.path.join(box, "out")]
+    return _blindspot(box, n=40)
 
 
 case(RUNTIME, "blindspot, the cache's lock is a folder (refused before the attack)",
@@ -502,14 +508,12 @@ def _full_disk():
 
 
 case(RUNTIME, "blindspot on a full disk (the start-up probe)", expect="no space left",
-     patch=_full_disk)(lambda box: _BLINDSPOT + ["--n", "20", "--out", os.path.join(box, "out"),
-                                                 "--cache-dir", os.path.join(box, "cache")])
+     patch=_full_disk)(_blindspot)
 
 
 def _other_batch_size(box):
     _cached_blindspot(box)                                     # at --batch-size 20
-    return _BLINDSPOT[:-2] + ["--batch-size", "7", "--n", "20", "--out", os.path.join(box, "out"),
-                              "--cache-dir", os.path.join(box, "cache")]
+    return _blindspot(box, batch_size=7)
 
 
 def _attacked_again(box, output):
@@ -531,8 +535,7 @@ def _one_header_line(box, output):
 
 case(RUNTIME, "blindspot --out with a line break in the folder name",
      succeed=_one_header_line)(
-    lambda box: _BLINDSPOT + ["--n", "20", "--cache-dir", os.path.join(box, "cache"),
-                              "--out", os.path.join(box, "a\nb")])
+    lambda box: _blindspot(box, out="a\nb"))
 
 
 def _closed_port():
@@ -543,9 +546,9 @@ def _closed_port():
 
 case(RUNTIME, "blindspot --ray-address of a closed port (fails within seconds)",
      expect="cannot reach the Ray cluster")(
-    lambda box: _BLINDSPOT + ["--n", "20", "--cache-dir", os.path.join(box, "cache"),
-                              "--out", os.path.join(box, "out"),
-                              "--ray-address", f"127.0.0.1:{_closed_port()}"])
+    lambda box: _blindspot(box, "--ray-address", f"127.0.0.1:{_closed_port()}"))
+
+
 def _silent_port():
     """A port that accepts connections and says nothing (no Ray head), open while this
     process runs."""
@@ -559,13 +562,9 @@ def _silent_port():
 
 case(RUNTIME, "blindspot --ray-address of a port that listens but is no Ray head",
      expect="no Ray cluster")(
-    lambda box: _BLINDSPOT + ["--n", "20", "--cache-dir", os.path.join(box, "cache"),
-                              "--out", os.path.join(box, "out"),
-                              "--ray-address", f"127.0.0.1:{_silent_port()}"])
+    lambda box: _blindspot(box, "--ray-address", f"127.0.0.1:{_silent_port()}"))
 case(RUNTIME, "blindspot --workers 1000", expect="--workers 1000")(
-    lambda box: _BLINDSPOT + ["--n", "20", "--cache-dir", os.path.join(box, "cache"),
-                              "--out", os.path.join(box, "out"), "--workers", "1000"])
-
+    lambda box: _blindspot(box, "--workers", "1000"))
 
 
 def _stale_cache_copy(box):
@@ -573,8 +572,7 @@ def _stale_cache_copy(box):
     path = _cached_blindspot(box)
     leftover = os.path.join(os.path.dirname(path), f".tmp-{os.path.basename(path)}-dead.h5")
     shutil.copy(path, leftover)
-    return _BLINDSPOT + ["--n", "40", "--cache-dir", os.path.join(box, "cache"),
-                         "--out", os.path.join(box, "out")]
+    return _blindspot(box, n=40)
 
 
 def _no_temporary_copy(box, output):
@@ -595,8 +593,7 @@ def _stale_worker_folder(box):
         handle.write(b"a dead worker's checkpoint copy")
     with open(os.path.join(box, "stale-worker-folder"), "w") as handle:
         handle.write(folder)
-    return _BLINDSPOT + ["--n", "20", "--cache-dir", os.path.join(box, "cache"),
-                         "--out", os.path.join(box, "out"), "--workers", "1"]
+    return _blindspot(box, "--workers", "1")
 
 
 def _worker_folder_swept(box, output):
@@ -612,7 +609,7 @@ case(RUNTIME, "blindspot --workers 1 after a Ray worker was killed (its temp fol
 def _link_cache_dir(box, looping):
     link = os.path.join(box, "cache-link")
     os.symlink(link if looping else os.path.join(box, "nowhere"), link)
-    return _BLINDSPOT + ["--n", "20", "--cache-dir", link, "--out", os.path.join(box, "out")]
+    return _blindspot(box, cache_dir=link)
 
 
 case(RUNTIME, "blindspot --cache-dir a dangling symbolic link", expect="symbolic link to nothing")(
@@ -631,8 +628,7 @@ def _ctrl_c():
 
 
 case(RUNTIME, "blindspot interrupted by Ctrl-C", interrupted=True, patch=_ctrl_c)(
-    lambda box: _BLINDSPOT + ["--n", "20", "--cache-dir", os.path.join(box, "cache"),
-                              "--out", os.path.join(box, "out")])
+    _blindspot)
 
 
 def _fashion_files_published():
