@@ -263,8 +263,8 @@ class RayExecutor(_Executor):
             except Exception as error:      # Ray raises a bare Exception when a node times out
                 ray.shutdown()                 # stop whatever part of the local Ray did start
                 where = f"the Ray cluster at {address}" if address else "a local Ray"
-                reason = str(error).strip().splitlines()[0] if str(error).strip() else \
-                    type(error).__name__
+                lines = str(error).strip().splitlines()
+                reason = lines[0] if lines else type(error).__name__
                 raise BsattackError(f"cannot start or join {where}: {reason}") from None
         offered = max(1, int(ray.cluster_resources().get("CPU", 1)))
         if workers is not None and workers > offered:

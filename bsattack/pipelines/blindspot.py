@@ -56,9 +56,10 @@ def paper_tables(checkpoints, settings, n, header_for, out, data_dir=None,
     for spec, checkpoint in checkpoints:
         name = spec.name
         split = data.load(spec, data_dir, validation_size, echo=echo)
-        stem = os.path.join(out, f"table{paper_table(name)['table']}_{name}_{settings.name}")
+        paper = paper_table(name)
+        stem = os.path.join(out, f"table{paper['table']}_{name}_{settings.name}")
         header = header_for(checkpoint)
-        grid = len(paper_table(name)["rows"])
+        grid = len(paper["rows"])
 
         def rewrite(results, name=name, stem=stem, header=header, grid=grid):
             s = results[-1].summary()

@@ -7,6 +7,7 @@ import os
 import numpy as np
 
 from bsattack.display import checkpoint_label
+from bsattack.report.tables import rate_with_interval
 
 LEADERBOARDS_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                  "leaderboards.json")
@@ -25,11 +26,9 @@ def evals_text(row):
     return "not recorded" if np.isnan(row.evals_per_image) else f"{row.evals_per_image:,.1f}"
 
 
-def _accuracy(accuracy, n):
-    """The accuracy in % with its Wilson 95% interval over the ``n`` images."""
-    from bsattack.stats import wilson
-    share = wilson(int(round(accuracy * n)), n)
-    return f"{100 * share.value:.2f}% [{100 * share.low:.1f}, {100 * share.high:.1f}]"
+def _accuracy(row, n):
+    """The row's accuracy over the ``n`` images, in % with its Wilson 95% interval."""
+    return rate_with_interval(int(round(row.accuracy * n)), n, unit="%")
 
 
 def forward_text(row):
@@ -60,7 +59,7 @@ def render(spec, checkpoint, n, rows, command=None, precision="fp32"):
               "| gradient evaluations per image |"
               + (" forward evaluations per image |" if forward else ""),
               "| --- | --- | --- | --- |" + (" --- |" if forward else "")]
-    lines += [f"| {r.attack} | {_accuracy(r.accuracy, n)} | {r.largest_linf:.4f} | {evals_text(r)} |"
+    lines += [f"| {r.attack} | {_accuracy(r, n)} | {r.largest_linf:.4f} | {evals_text(r)} |"
               + (f" {forward_text(r)} |" if forward else "") for r in rows]
     if boards is None:
         lines += ["", f"No published leaderboard exists for {spec.name}."]

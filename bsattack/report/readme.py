@@ -11,6 +11,7 @@ import os
 from bsattack import claims, stats
 from bsattack.outputs import save_text
 from bsattack.precision import stated
+from bsattack.report.tables import rate_with_interval as _rate
 
 RECORD = "reproduce.json"
 
@@ -27,11 +28,6 @@ def load_summaries(folder):
         if kind:
             found.setdefault(kind, []).append(summary)
     return found
-
-
-def _rate(k, n):
-    p = stats.wilson(k, n)
-    return "—" if not n else f"{100 * p.value:.2f} [{100 * p.low:.1f}, {100 * p.high:.1f}]"
 
 
 def _link(folder, name):

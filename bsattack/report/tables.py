@@ -28,12 +28,13 @@ def _pct(value):
     return "" if value is None else f"{100 * value:.2f}"
 
 
-def rate_with_interval(k, n):
-    """'p% [low, high]': a success rate with its Wilson 95% interval, in percent."""
-    rate = stats.wilson(k, n)
+def rate_with_interval(k, n, unit=""):
+    """'p<unit> [low, high]': the rate k/n in percent with its Wilson 95% interval ('—' when
+    n is 0); every rate the report shows is written by this."""
     if not n:
         return "—"
-    return f"{100 * rate.value:.2f} [{100 * rate.low:.1f}, {100 * rate.high:.1f}]"
+    rate = stats.wilson(k, n)
+    return f"{100 * rate.value:.2f}{unit} [{100 * rate.low:.1f}, {100 * rate.high:.1f}]"
 
 
 def _attacks(result):
